@@ -1,0 +1,187 @@
+"""The graph IR: a networkx.DiGraph with one node per value.
+
+Node attributes: `op` (a key of the op table), `shape` (tuple of ints and dim
+names), `attrs` (the op's parameters, a dict), and for leaves `name` and `role`
+(var) or `value` (const). An edge u -> v has `arg`, u's position among v's operands.
+`g.graph["outputs"]` maps output names to nodes.
+
+Graphs are pure data: passes build new ones with `Builder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import networkx as nx
+
+from ..plugins import registry
+
+BATCHED_ROLES = ("visible", "hidden", "input", "target", "layer", "output")
+
+
+def op_table():
+    """name -> Op, the built-in ops and every plugin's."""
+    return registry().ops
+
+
+class Builder:
+    """Adds nodes to a graph, checking each shape with the op table's rule.
+
+    `add` shares structurally equal nodes (hash-consing), so common
+    subexpressions are never built twice.
+    """
+
+    def __init__(self, graph: nx.DiGraph | None = None):
+        self.g = graph if graph is not None else nx.DiGraph(outputs={})
+        self.ops = op_table()
+        self._memo: dict = {}
+        for n in self.g.nodes:
+            self._memo.setdefault(_key(self.g, n), n)
+        self._next = max(self.g.nodes, default=-1) + 1
+
+    # -- reading
+    def shape(self, n) -> tuple:
+        return self.g.nodes[n]["shape"]
+
+    def attrs(self, n) -> dict:
+        return self.g.nodes[n]["attrs"]
+
+    def op(self, n) -> str:
+        return self.g.nodes[n]["op"]
+
+    # -- building
+    def _node(self, op: str, args: tuple, attrs: dict, shape: tuple, **extra) -> int:
+        key = (op, args, _freeze(attrs), tuple(sorted(extra.items())), shape if not args else None)
+        if key in self._memo:
+            return self._memo[key]
+        n = self._next
+        self._next += 1
+        self.g.add_node(n, op=op, shape=tuple(shape), attrs=dict(attrs), **extra)
+        for i, a in enumerate(args):
+            self.g.add_edge(a, n, arg=i)
+        self._memo[key] = n
+        return n
+
+    def add(self, op: str, *args: int, **attrs) -> int:
+        """A node computing `op(*args)`; its shape comes from the op's rule (may raise ShapeError)."""
+        entry = self.ops[op]
+        shape = entry.shape([self.shape(a) for a in args], attrs)
+        return self._node(op, tuple(args), attrs, shape)
+
+    def var(self, name: str, role: str, shape: tuple) -> int:
+        return self._node("var", (), {"shape": tuple(shape)}, tuple(shape), name=name, role=role)
+
+    def const(self, value: float, shape: tuple = ()) -> int:
+        return self._node("const", (), {"value": float(value), "shape": tuple(shape)}, tuple(shape))
+
+    def numel(self, shape: tuple) -> int:
+        if all(isinstance(d, int) for d in shape):
+            size = 1
+            for d in shape:
+                size *= d
+            return self.const(float(size))
+        return self._node("numel", (), {"dims": tuple(shape)}, ())
+
+    def transpose(self, n: int, perm: tuple) -> int:
+        perm = tuple(perm)
+        return n if perm == tuple(range(len(perm))) else self.add("transpose", n, perm=perm)
+
+    def output(self, name: str, n: int) -> int:
+        self.g.graph["outputs"][name] = n
+        return n
+
+
+def _freeze(attrs: dict):
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in attrs.items()))
+
+
+def _key(g: nx.DiGraph, n):
+    d = g.nodes[n]
+    extra = tuple(sorted((k, v) for k, v in d.items() if k not in ("op", "shape", "attrs")))
+    a = args(g, n)
+    return (d["op"], a, _freeze(d["attrs"]), extra, d["shape"] if not a else None)
+
+
+def args(g: nx.DiGraph, n) -> tuple:
+    """The operands of n, in order."""
+    preds = [(g.edges[p, n]["arg"], p) for p in g.predecessors(n)]
+    return tuple(p for _, p in sorted(preds))
+
+
+def outputs(g: nx.DiGraph) -> dict:
+    return g.graph["outputs"]
+
+
+def leaves(g: nx.DiGraph, role: str | None = None) -> dict:
+    """name -> node of every var (of one role, if given)."""
+    return {
+        d["name"]: n
+        for n, d in g.nodes(data=True)
+        if d["op"] == "var" and (role is None or d["role"] == role)
+    }
+
+
+def batched(g: nx.DiGraph) -> dict:
+    """node -> whether its value has a batch axis in generated code.
+
+    Unit groups, data and layers are per sample; params and constants are not;
+    everything else is batched when an operand is, and batch reductions are not.
+    """
+    out = {}
+    for n in nx.topological_sort(g):
+        d = g.nodes[n]
+        if d["op"] == "var":
+            out[n] = d["role"] in BATCHED_ROLES
+        elif d["op"] in ("batch_sum", "batch_tensordot"):
+            out[n] = False
+        else:
+            out[n] = any(out[a] for a in g.predecessors(n))
+    return out
+
+
+def depends_on(g: nx.DiGraph, n, sources: Iterable) -> bool:
+    """Whether node n's value depends on any of `sources`."""
+    anc = nx.ancestors(g, n) | {n}
+    return any(s in anc for s in sources)
+
+
+def copy_into(b: Builder, src: nx.DiGraph, roots: Iterable, replace: dict | None = None) -> dict:
+    """Rebuild the part of `src` that `roots` need into builder b; returns src node -> new node.
+
+    `replace` maps src nodes to nodes of b that stand in for them (substitution).
+    """
+    mapping = dict(replace or {})
+    need = set()
+    for r in roots:
+        need |= nx.ancestors(src, r) | {r}
+    for n in nx.topological_sort(src.subgraph(need)):
+        if n in mapping:
+            continue
+        d = src.nodes[n]
+        if d["op"] == "var":
+            mapping[n] = b.var(d["name"], d["role"], d["shape"])
+        elif d["op"] == "const":
+            mapping[n] = b.const(d["attrs"]["value"], d["attrs"]["shape"])
+        elif d["op"] == "numel":
+            mapping[n] = b.numel(d["attrs"]["dims"])
+        else:
+            mapping[n] = b.add(d["op"], *(mapping[a] for a in args(src, n)), **d["attrs"])
+    return mapping
+
+
+def describe(g: nx.DiGraph) -> str:
+    """A readable listing of the graph, one line a node in topological order."""
+    lines = []
+    for n in nx.topological_sort(g):
+        d = g.nodes[n]
+        if d["op"] == "var":
+            what = f"{d['role']} {d['name']}"
+        elif d["op"] == "const":
+            what = f"const {d['attrs']['value']:g}"
+        else:
+            extra = {k: v for k, v in d["attrs"].items()}
+            what = f"{d['op']}({', '.join(f'%{a}' for a in args(g, n))})" + (f" {extra}" if extra else "")
+        lines.append(f"%{n} = {what} : {list(d['shape'])}")
+    for name, n in outputs(g).items():
+        lines.append(f"{name} = %{n}")
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""Lowering: expressions of the syntax tree -> nodes of the graph IR.
+
+The checker lowers every expression too: shape inference is the op table's
+shape rules applied while the graph is built, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from ..errors import EbmcError, did_you_mean
+from ..frontend import ast
+from .graph import Builder
+from .ops import FUNCTIONS, ShapeError, fmt
+
+BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "tensordot"}
+
+
+def _error(message: str, span: ast.Span) -> EbmcError:
+    return EbmcError(message, span.line, span.column, length=span.length)
+
+
+def lower_expr(b: Builder, expr: ast.Expr, env: dict) -> int:
+    """The node computing `expr`; `env` maps names to nodes. Raises EbmcError at the offending place."""
+    method = getattr(_Lowerer, "visit_" + type(expr).__name__)
+    return method(b, expr, env)
+
+
+def _apply(b: Builder, span: ast.Span, op: str, *args: int, what: str = "", **attrs) -> int:
+    try:
+        return b.add(op, *args, **attrs)
+    except ShapeError as exc:
+        raise _error(f"{what}{exc}" if what else str(exc), span) from None
+
+
+class _Lowerer:
+    @staticmethod
+    def visit_Num(b, e: ast.Num, env):
+        return b.const(e.value)
+
+    @staticmethod
+    def visit_Name(b, e: ast.Name, env):
+        if e.id not in env:
+            raise _error(f"unknown name '{e.id}'{did_you_mean(e.id, env)}", e.span)
+        return env[e.id]
+
+    @staticmethod
+    def visit_Unary(b, e: ast.Unary, env):
+        return _apply(b, e.span, "neg", lower_expr(b, e.operand, env))
+
+    @staticmethod
+    def visit_BinOp(b, e: ast.BinOp, env):
+        left, right = lower_expr(b, e.left, env), lower_expr(b, e.right, env)
+        if e.op == "@":
+            return _apply(b, e.span, "tensordot", left, right, n=1)
+        return _apply(b, e.span, BINARY_OPS[e.op], left, right, what=f"in '{e.op}': ")
+
+    @staticmethod
+    def visit_Transpose(b, e: ast.Transpose, env):
+        x = lower_expr(b, e.operand, env)
+        return b.transpose(x, tuple(reversed(range(len(b.shape(x))))))
+
+    @staticmethod
+    def visit_Call(b, e: ast.Call, env):
+        if e.func == "dense":
+            raise _error("dense(...) can only be the whole right-hand side of a 'layer' or 'output'",
+                         e.func_span)
+        fn = FUNCTIONS.get(e.func)
+        if fn is None:
+            known = list(FUNCTIONS) + ["dense"]
+            raise _error(f"unknown function '{e.func}'{did_you_mean(e.func, known)}", e.func_span)
+        if len(e.args) != fn.arity:
+            plural = "s" if fn.arity != 1 else ""
+            raise _error(f"{e.func}() takes {fn.arity} argument{plural}, got {len(e.args)}", e.span)
+        nodes = [lower_expr(b, a, env) for a in e.args]
+        if fn.arity == 2 and b.shape(nodes[0]) != b.shape(nodes[1]):
+            raise _error(
+                f"{e.func}() needs its two arguments to have the same shape, "
+                f"got {fmt(b.shape(nodes[0]))} and {fmt(b.shape(nodes[1]))}",
+                e.span,
+            )
+        try:
+            return fn.expand(b, *nodes)
+        except ShapeError as exc:
+            raise _error(f"in {e.func}(): {exc}", e.span) from None
