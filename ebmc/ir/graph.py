@@ -2,7 +2,9 @@
 
 Node attributes: `op` (a key of the op table), `shape` (tuple of ints and dim
 names), `attrs` (the op's parameters, a dict), and for leaves `name` and `role`
-(var) or `value` (const). An edge u -> v has `arg`, u's position among v's operands.
+(var) or `value` (const), and `args`, the tuple of operand nodes. An edge u -> v
+has `arg`, u's position among v's operands; an operand used twice (x * x) is
+one edge, since a DiGraph has one edge per pair, so read operands with `args(g, n)`.
 `g.graph["outputs"]` maps output names to nodes.
 
 Graphs are pure data: passes build new ones with `Builder`.
@@ -49,6 +51,9 @@ class Builder:
     def op(self, n) -> str:
         return self.g.nodes[n]["op"]
 
+    def args(self, n) -> tuple:
+        return args(self.g, n)
+
     # -- building
     def _node(self, op: str, args: tuple, attrs: dict, shape: tuple, **extra) -> int:
         key = (op, args, _freeze(attrs), tuple(sorted(extra.items())), shape if not args else None)
@@ -56,7 +61,7 @@ class Builder:
             return self._memo[key]
         n = self._next
         self._next += 1
-        self.g.add_node(n, op=op, shape=tuple(shape), attrs=dict(attrs), **extra)
+        self.g.add_node(n, op=op, shape=tuple(shape), attrs=dict(attrs), args=tuple(args), **extra)
         for i, a in enumerate(args):
             self.g.add_edge(a, n, arg=i)
         self._memo[key] = n
@@ -97,13 +102,15 @@ def _freeze(attrs: dict):
 
 def _key(g: nx.DiGraph, n):
     d = g.nodes[n]
-    extra = tuple(sorted((k, v) for k, v in d.items() if k not in ("op", "shape", "attrs")))
+    extra = tuple(sorted((k, v) for k, v in d.items() if k not in ("op", "shape", "attrs", "args")))
     a = args(g, n)
     return (d["op"], a, _freeze(d["attrs"]), extra, d["shape"] if not a else None)
 
 
 def args(g: nx.DiGraph, n) -> tuple:
     """The operands of n, in order."""
+    if "args" in g.nodes[n]:
+        return g.nodes[n]["args"]
     preds = [(g.edges[p, n]["arg"], p) for p in g.predecessors(n)]
     return tuple(p for _, p in sorted(preds))
 
@@ -185,3 +192,49 @@ def describe(g: nx.DiGraph) -> str:
     for name, n in outputs(g).items():
         lines.append(f"{name} = %{n}")
     return "\n".join(lines)
+
+
+# how `formula` writes infix ops: (template, binding strength); anything else is written op(x, ...)
+_INFIX = {
+    "add": ("{0} + {1}", 1), "sub": ("{0} - {1}", 1), "mul": ("{0} * {1}", 2), "div": ("{0} / {1}", 2),
+    "neg": ("-{0}", 3), "pow": ("{0} ** {1}", 4),
+}
+
+
+def formula(g: nx.DiGraph, n) -> str:
+    """The value of node n as a readable formula (for docstrings and `ebmc derive`)."""
+    return _formula(g, n)[0]
+
+
+def _formula(g, n) -> tuple[str, int]:
+    d = g.nodes[n]
+    op = d["op"]
+    if op == "var":
+        return d["name"], 9
+    if op == "const":
+        v = d["attrs"]["value"]
+        text = str(int(v)) if float(v).is_integer() else f"{v:g}"
+        return text, (9 if v >= 0 else 3)
+    if op == "numel":
+        return "size(" + ", ".join(map(str, d["attrs"]["dims"])) + ")", 9
+    parts = [_formula(g, a) for a in args(g, n)]
+    if op in _INFIX:
+        template, prec = _INFIX[op]
+        texts = []
+        for i, (text, p) in enumerate(parts):
+            tighter = p > prec or (p == prec and i == 0 and op != "pow")
+            texts.append(text if tighter else f"({text})")
+        return template.format(*texts), prec
+    if op in ("tensordot", "batch_tensordot"):
+        k = d["attrs"].get("n", 1)
+        (x, px), (y, py) = parts
+        x = x if px >= 2 else f"({x})"
+        y = y if py > 2 else f"({y})"
+        prefix = "sum_batch " if op == "batch_tensordot" else ""
+        if k == 1:
+            return f"{prefix}{x} @ {y}", 2
+        return f"{prefix}{'outer' if k == 0 else f'tensordot{k}'}({parts[0][0]}, {parts[1][0]})", 9
+    if op == "transpose":
+        x, p = parts[0]
+        return (f"{x}.T" if p >= 9 else f"({x}).T"), 9
+    return f"{op}({', '.join(t for t, _ in parts)})", 9

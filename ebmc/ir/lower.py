@@ -81,3 +81,20 @@ class _Lowerer:
             return fn.expand(b, *nodes)
         except ShapeError as exc:
             raise _error(f"in {e.func}(): {exc}", e.span) from None
+
+
+def model_graph(model, output: str) -> Builder:
+    """The graph of a checked model's `energy` or `loss`, as a builder whose only output is it.
+
+    Units, data and params are vars; layers are expanded where they are used.
+    """
+    b = Builder()
+    env = {}
+    for name, var in model.variables.items():
+        env[name] = b.var(name, var.role, var.dims)
+    for name, p in model.params.items():
+        env[name] = b.var(name, "param", p.dims)
+    for layer in model.layers:
+        env[layer.name] = lower_expr(b, layer.expr, env)
+    b.output(output, lower_expr(b, getattr(model, output), env))
+    return b

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import sympy
 
 Shape = tuple  # tuple[int | str, ...]
 
@@ -68,14 +67,15 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     rank = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(rank):
-        ds = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
-        ds.discard(1)
+        # in the order the shapes were given, so the message reads like the expression
+        ds = list(dict.fromkeys(s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0 and
+                                s[len(s) - rank + i] != 1))
         if len(ds) > 1:
             raise ShapeError(
                 "shapes " + " and ".join(fmt(s) for s in shapes) + " do not broadcast "
-                f"(axis {i - rank}: {' vs '.join(str(d) for d in sorted(ds, key=str))})"
+                f"(axis {i - rank}: {' vs '.join(str(d) for d in ds)})"
             )
-        out.append(ds.pop() if ds else 1)
+        out.append(ds[0] if ds else 1)
     return tuple(out)
 
 
@@ -129,6 +129,30 @@ def _sum_last_shape(shapes, attrs):
 
 def _target_shape(shapes, attrs):
     return tuple(attrs["shape"])
+
+
+def _sum_to_shape(shapes, attrs):
+    (a,) = shapes
+    target = tuple(attrs["shape"])
+    try:
+        ok = len(target) <= len(a) and broadcast_shapes(a, target) == tuple(a)
+    except ShapeError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"cannot sum a {fmt(a)} value down to {fmt(target)}")
+    return target
+
+
+def _broadcast_to_shape(shapes, attrs):
+    (a,) = shapes
+    target = tuple(attrs["shape"])
+    try:
+        ok = len(a) <= len(target) and broadcast_shapes(a, target) == target
+    except ShapeError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"cannot broadcast a {fmt(a)} value to {fmt(target)}")
+    return target
 
 
 # ---------------------------------------------------------------- numpy helpers
@@ -196,8 +220,8 @@ def _tensordot_numpy(args, attrs, ctx):
         if n == 0 and not a.batched:
             return f"np.multiply.outer({a.code}, {b.code})"
         return f"np.tensordot({a.code}, {b.code}, axes={n})"
-    if not a.batched and n == 1 and rb == 1:
-        return f"{b.code} @ {a.code}" if ra == 1 else f"{b.code} @ {_transpose_code(a.code, ra)}"
+    if not a.batched and n == 1 and rb == 1 and ra <= 2:  # (B,k) @ (k,) or (B,k) @ (m,k).T
+        return f"{b.code} @ {a.code}" if ra == 1 else f"{b.code} @ {a.code}.T"
     # the general case: einsum with the batch axis 'z' kept in front
     A, K, C = _letters(ra - n), _letters(n, ra - n), _letters(rb - n, ra)
     za = ("z" if a.batched else "") + A + K
@@ -210,13 +234,26 @@ def _batch_tensordot_numpy(args, attrs, ctx):
     a, b = args
     n = attrs.get("n", 1)
     ra, rb = len(a.shape), len(b.shape)
+    if not (a.batched and b.batched):
+        # a rewrite can leave an operand the same for every sample (a constant): einsum sums
+        # the batch axis of the batched one; with neither batched, the sum is batch_size copies
+        A, K, C = _letters(ra - n), _letters(n, ra - n), _letters(rb - n, ra)
+        za, zb = ("z" if a.batched else "") + A + K, ("z" if b.batched else "") + K + C
+        code = f"np.einsum('{za},{zb}->{A}{C}', {a.code}, {b.code})"
+        return code if a.batched or b.batched else f"{ctx.batch_size} * {code}"
     if n == 0 and ra == 1 and rb == 1:
         return f"{a.code}.T @ {b.code}"
-    if n == 0 and ra == 0:
+    if n == 0 and ra == 0 and rb <= 1:  # (B,) @ (B,) or (B,) @ (B,c)
         return f"{a.code} @ {b.code}"
     axes_a = [0] + list(range(ra - n + 1, ra + 1))
     axes_b = [0] + list(range(1, n + 1))
     return f"np.tensordot({a.code}, {b.code}, axes=({axes_a}, {axes_b}))"
+
+
+def _batch_sum_numpy(args, attrs, ctx):
+    (a,) = args
+    # a value that is the same for every sample (a rewrite can fold a batched one to a constant)
+    return f"{a.code}.sum(axis=0)" if a.batched else f"{ctx.batch_size} * {a.code}"
 
 
 def _transpose_code(code: str, rank: int, perm=None, batched=False) -> str:
@@ -272,6 +309,22 @@ def _leaf_numpy(args, attrs, ctx):
 
 
 # ---------------------------------------------------------------- sympy rules
+class _LazySympy:
+    """sympy, imported on first use: compiling a model should not pay for importing it."""
+
+    def __getattr__(self, name):
+        import sympy as real
+
+        return getattr(real, name)
+
+
+sympy = _LazySympy()
+
+
+def _lazy(name):
+    return lambda *args: getattr(sympy, name)(*args)
+
+
 def _vec(f):
     fv = np.vectorize(f, otypes=[object])
 
@@ -485,20 +538,20 @@ BUILTIN_OPS: list[Op] = [
        elementwise=True, linear_in=(0,), doc="x / y"),
     Op("pow", 2, _broadcast, _elementwise("{0} ** {1}"), _vec(lambda x, y: x**y), _vjp_pow,
        elementwise=True, doc="x ** y"),
-    _unary("exp", _elementwise("np.exp({0})"), _vec(sympy.exp), _vjp_exp, "exp(x)"),
-    _unary("log", _elementwise("np.log({0})"), _vec(sympy.log), _vjp_log, "log(x)"),
-    _unary("sqrt", _elementwise("np.sqrt({0})"), _vec(sympy.sqrt), _vjp_sqrt, "sqrt(x)"),
-    _unary("abs", _elementwise("np.abs({0})"), _vec(sympy.Abs), _vjp_abs, "|x|"),
+    _unary("exp", _elementwise("np.exp({0})"), _vec(_lazy('exp')), _vjp_exp, "exp(x)"),
+    _unary("log", _elementwise("np.log({0})"), _vec(_lazy('log')), _vjp_log, "log(x)"),
+    _unary("sqrt", _elementwise("np.sqrt({0})"), _vec(_lazy('sqrt')), _vjp_sqrt, "sqrt(x)"),
+    _unary("abs", _elementwise("np.abs({0})"), _vec(_lazy('Abs')), _vjp_abs, "|x|"),
     _unary("square", _elementwise("np.square({0})"), _vec(lambda x: x**2), _vjp_square, "x ** 2"),
     _unary("sigmoid", _helper("sigmoid"), _vec(_sym_sigmoid), _vjp_sigmoid, "1 / (1 + exp(-x))"),
-    _unary("tanh", _elementwise("np.tanh({0})"), _vec(sympy.tanh), _vjp_tanh, "tanh(x)"),
+    _unary("tanh", _elementwise("np.tanh({0})"), _vec(_lazy('tanh')), _vjp_tanh, "tanh(x)"),
     _unary("relu", _elementwise("np.maximum({0}, 0)"), _vec(lambda x: sympy.Max(x, 0)), _vjp_relu,
            "max(x, 0)"),
     _unary("softplus", _helper("softplus"), _vec(_sym_softplus), _vjp_softplus, "log(1 + exp(x))"),
     _unary("log_sigmoid", _helper("softplus", "-{h}(-{0})"), _vec(lambda x: -_sym_softplus(-x)),
            _vjp_log_sigmoid, "-log(1 + exp(-x))"),
-    _unary("sign", _elementwise("np.sign({0})"), _vec(sympy.sign), _vjp_none, "sign(x)"),
-    _unary("step", _elementwise("({0} > 0)"), _vec(lambda x: sympy.Heaviside(x, 0)), _vjp_none,
+    _unary("sign", _elementwise("np.sign({0})"), _vec(_lazy('sign')), _vjp_none, "sign(x)"),
+    _unary("step", _elementwise("np.heaviside({0}, 0.0)"), _vec(lambda x: sympy.Heaviside(x, 0)), _vjp_none,
            "1 where x > 0, else 0"),
     # contractions, axes and reductions
     Op("tensordot", 2, _tensordot_shape, _tensordot_numpy, _sym_tensordot, _vjp_tensordot,
@@ -513,12 +566,12 @@ BUILTIN_OPS: list[Op] = [
        doc="log(sum(exp(x)))"),
     Op("softmax", 1, _last_axis, lambda a, t, ctx: f"{ctx.helper('softmax')}({a[0].code})", _sym_softmax,
        _vjp_softmax, doc="exp(x) / sum(exp(x)) along the last axis"),
-    Op("sum_to", 1, _target_shape, _sum_to_numpy, _sym_sum_to, _vjp_sum_to, additive=True, linear_in=(0,),
+    Op("sum_to", 1, _sum_to_shape, _sum_to_numpy, _sym_sum_to, _vjp_sum_to, additive=True, linear_in=(0,),
        doc="sum the axes that broadcasting added"),
-    Op("broadcast", 1, _target_shape, _broadcast_numpy, _sym_broadcast, _vjp_broadcast, additive=True,
+    Op("broadcast", 1, _broadcast_to_shape, _broadcast_numpy, _sym_broadcast, _vjp_broadcast, additive=True,
        linear_in=(0,), doc="repeat to a larger shape"),
     # the batch
-    Op("batch_sum", 1, _same, lambda a, t, ctx: f"{a[0].code}.sum(axis=0)", None, None, additive=True,
+    Op("batch_sum", 1, _same, _batch_sum_numpy, None, None, additive=True,
        linear_in=(0,), doc="sum over the samples of a batch"),
     Op("batch_tensordot", 2, _tensordot_shape, _batch_tensordot_numpy, None, None,
        doc="sum over the samples of tensordot(x, y, n)"),

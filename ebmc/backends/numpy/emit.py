@@ -1,0 +1,160 @@
+"""From a graph to numpy statements.
+
+Each node becomes the expression its op-table entry writes; a node used once
+is inlined into its consumer, one used several times (or an output) is bound
+to a temporary, so the text reads like a person's numpy. Only generated names
+and checked identifiers ever appear in the code.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import keyword
+import math
+
+import networkx as nx
+
+from ...ir.graph import args as node_args
+from ...ir.graph import batched as batched_nodes
+from ...ir.graph import op_table
+from ...ir.ops import Arg
+
+
+def check_identifier(name: str) -> str:
+    """A user name about to appear in generated code: it must be a plain identifier."""
+    if not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
+        raise ValueError(f"not a safe identifier: {name!r}")
+    return name
+
+
+class NumpyContext:
+    """What the op table's numpy rules may ask of the code being generated."""
+
+    def __init__(self, dims_code: str = "self.dims", dtype_code: str = "self.dtype", batch_size: str = "B"):
+        self.dims_code = dims_code
+        self.dtype = dtype_code
+        self.batch_size = batch_size
+        self.helpers_used: set[str] = set()
+
+    def helper(self, name: str) -> str:
+        self.helpers_used.add(name)
+        return "_" + name
+
+    def dim(self, d) -> str:
+        return str(d) if isinstance(d, int) else f"{self.dims_code}[{check_identifier(d)!r}]"
+
+    def shape(self, shape) -> str:
+        items = [self.dim(d) for d in shape]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+    def numel(self, shape) -> str:
+        return " * ".join(self.dim(d) for d in shape) if shape else "1"
+
+    def number(self, value: float) -> str:
+        if math.isnan(value):
+            return "np.nan"
+        if math.isinf(value):
+            return "np.inf" if value > 0 else "-np.inf"
+        if float(value).is_integer() and abs(value) < 1e15:
+            return f"{value:.1f}"
+        return repr(float(value))
+
+
+def tidy(code: str) -> str:
+    """The expression with only the parentheses Python needs (the emitter adds them freely)."""
+    return pyast.unparse(pyast.parse(code, mode="eval"))
+
+
+def _is_atom(code: str) -> bool:
+    """Whether code can be an operand without parentheses."""
+    try:
+        node = pyast.parse(code, mode="eval").body
+    except SyntaxError:
+        return False
+    if isinstance(node, pyast.Constant):
+        return not code.startswith("-")
+    return isinstance(node, (pyast.Name, pyast.Call, pyast.Attribute, pyast.Subscript))
+
+
+class Emitter:
+    """Emits the computation of some outputs of graph g as assignment lines.
+
+    `names` maps var names to the code that holds them (locals of the method).
+    `batched` says whether a var has a batch axis (default: by its role).
+    """
+
+    def __init__(self, g: nx.DiGraph, ctx: NumpyContext, names: dict[str, str],
+                 batched: dict[str, bool] | None = None, prefix: str = "_t"):
+        self.g = g
+        self.ctx = ctx
+        self.names = names
+        self.ops = op_table()
+        self.prefix = prefix
+        if batched is None:
+            self.batched = batched_nodes(g)
+        else:
+            self.batched = _batched_from_leaves(g, batched)
+        self.lines: list[str] = []
+        self._temps = 0
+
+    def emit(self, outputs: dict[str, int], targets: dict[str, str] | None = None) -> dict[str, str]:
+        """Write the lines that compute `outputs`; returns output name -> code holding its value.
+
+        `targets` names the variable an output is assigned to (else it may stay an expression).
+        """
+        targets = targets or {}
+        need = set()
+        for n in outputs.values():
+            need |= nx.ancestors(self.g, n) | {n}
+        sub = self.g.subgraph(need)
+        out_nodes = set(outputs.values())
+        uses = {n: sum(1 for s in sub.successors(n)) for n in sub}
+        code: dict[int, str] = {}
+        for n in nx.topological_sort(sub):
+            expr = self._expr(n, code)
+            if n in out_nodes:
+                code[n] = expr
+            elif uses[n] > 1 and not _is_atom(expr) and not self._cheap(n):
+                code[n] = self._bind(expr)
+            else:
+                code[n] = expr
+        result = {}
+        for name, n in outputs.items():
+            if name in targets:
+                self.lines.append(f"{targets[name]} = {tidy(code[n])}")
+                result[name] = targets[name]
+            else:
+                result[name] = tidy(code[n])
+        return result
+
+    def _cheap(self, n) -> bool:
+        return self.g.nodes[n]["op"] in ("const", "numel", "batch_size", "var")
+
+    def _bind(self, expr: str) -> str:
+        self._temps += 1
+        name = f"{self.prefix}{self._temps}"
+        self.lines.append(f"{name} = {tidy(expr)}")
+        return name
+
+    def _expr(self, n, code: dict) -> str:
+        d = self.g.nodes[n]
+        if d["op"] == "var":
+            return self.names[d["name"]]
+        operands = []
+        for a in node_args(self.g, n):
+            c = code[a]
+            operands.append(Arg(c if _is_atom(c) else f"({c})", self.g.nodes[a]["shape"], self.batched[a]))
+        return self.ops[d["op"]].numpy(operands, d["attrs"], self.ctx)
+
+
+def _batched_from_leaves(g: nx.DiGraph, leaf_batched: dict[str, bool]) -> dict:
+    out = {}
+    for n in nx.topological_sort(g):
+        d = g.nodes[n]
+        if d["op"] == "var":
+            out[n] = leaf_batched.get(d["name"], d["role"] != "param")
+        elif d["op"] in ("batch_sum", "batch_tensordot"):
+            out[n] = False
+        else:
+            out[n] = any(out[a] for a in g.predecessors(n))
+    return out

@@ -1,0 +1,51 @@
+"""Functions the generated modules carry with them (only those a module uses are copied in).
+
+Each entry is the source text of one module-level function of the generated module.
+"""
+
+HELPERS = {
+    "sigmoid": '''
+def _sigmoid(x):
+    """1 / (1 + exp(-x)), computed as 0.5 * (1 + tanh(x / 2)): never overflows, and tanh is fast."""
+    t = np.multiply(x, 0.5)
+    np.tanh(t, out=t)
+    t *= 0.5
+    t += 0.5
+    return t
+''',
+    "softplus": '''
+def _softplus(x):
+    """log(1 + exp(x)) without overflow: log(exp(0) + exp(x))."""
+    return np.logaddexp(0.0, x)
+''',
+    "logsumexp": '''
+def _logsumexp(x, axis=None):
+    """log(sum(exp(x))) over `axis`, shifted by the maximum so that nothing overflows."""
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    out = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    return np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+''',
+    "softmax": '''
+def _softmax(x):
+    """exp(x) / sum(exp(x)) along the last axis, shifted by the maximum."""
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+''',
+    "sample_bernoulli": '''
+def _sample_bernoulli(rng, p):
+    """x ~ Bernoulli(p) elementwise: 1 where a uniform draw falls below p, else 0."""
+    u = rng.random(p.shape, dtype=p.dtype)
+    np.less(u, p, out=u)
+    return u
+''',
+    "sample_spin": '''
+def _sample_spin(rng, m):
+    """x in {-1, +1} with mean m elementwise: +1 with probability (1 + m) / 2."""
+    u = rng.random(m.shape, dtype=m.dtype)
+    np.less(u, 0.5 * (1.0 + m), out=u)
+    u *= 2.0
+    u -= 1.0
+    return u
+''',
+}

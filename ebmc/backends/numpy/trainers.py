@@ -1,0 +1,254 @@
+"""Trainers for energy models: contrastive divergence (CD-k) and persistent CD (PCD-k).
+
+A trainer is a plugin (entry point group `ebmc.trainers`) with a `name`, its
+`options` (key -> default) and `write(cls)`, which adds `fit` and the methods it
+needs to the class being generated (`cls` is a module.EnergyClass).
+
+Both follow the gradient of the log-likelihood of the data,
+
+    d log p(v) / d theta = -E_{h|v}[dE/dtheta] + E_{v,h ~ model}[dE/dtheta],
+
+with the model expectation estimated from Gibbs chains: started at the data
+(CD) or carried over from the previous batch (PCD). Because the energy is
+affine in each hidden group, E_{h|v}[dE/dtheta] is dE/dtheta at h = E[h|v].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...ir.graph import copy_into, leaves
+from ...passes.batch import batch_sums
+from ...passes.simplify import Simplifier, simplify
+
+CD_OPTIONS = {"k": 1, "lr": 0.05, "batch": 100, "epochs": 10, "momentum": 0.0, "weight_decay": 0.0}
+
+
+def statistics_graph(grad_graph, hidden: list[str], visible: list[str]):
+    """Per param: sum_b dE/dtheta(model sample) - sum_b dE/dtheta(data).
+
+    The model side reads the units renamed `<name>_model`; theta moves along +lr/B times this.
+    """
+    sums = batch_sums(grad_graph)
+    b = Simplifier()
+    data = copy_into(b, sums, sums.graph["outputs"].values())
+    found = leaves(sums)
+    renamed = {}
+    for name in hidden + visible:
+        if name in found:
+            d = sums.nodes[found[name]]
+            renamed[found[name]] = b.var(f"{name}_model", d["role"], d["shape"])
+    model = copy_into(b, sums, sums.graph["outputs"].values(), replace=renamed)
+    outputs = {}
+    for p, n in sums.graph["outputs"].items():
+        outputs[p] = b.add("sub", model[n], data[n])
+    b.g.graph["outputs"] = outputs
+    return simplify(b.g)
+
+
+@dataclass(frozen=True)
+class ContrastiveDivergence:
+    name: str
+    persistent: bool
+    options: dict = field(default_factory=lambda: dict(CD_OPTIONS))
+    doc: str = ""
+
+    def write(self, cls) -> None:
+        a, c = cls.a, cls.code
+        if "hidden" not in a.summable:
+            from ...errors import EbmcError
+
+            span = cls.m.train.span
+            raise EbmcError(
+                f"'{self.name}' needs hidden units that the energy makes independent given the visible ones",
+                span.line, span.column, length=span.length,
+            )
+        defaults = {**self.options, **cls.m.train.options}
+        vis, hid = a.visible, a.hidden
+        stats = statistics_graph(a.graphs["grad"], hid, vis)
+        self._fit(cls, defaults, vis, hid)
+        self._chain(cls, vis, hid)
+        self._update(cls, stats, vis, hid)
+        self._monitor(cls, vis, hid)
+
+    # ------------------------------------------------------------ fit
+    def _fit(self, cls, defaults, vis, hid) -> None:
+        c = cls.code
+        num = cls.ctx.number
+        kw = ", ".join(f"{k}={int(v) if k in ('k', 'batch', 'epochs') else num(float(v))}"
+                       for k, v in defaults.items())
+        title = "persistent contrastive divergence (PCD-k)" if self.persistent else \
+            "contrastive divergence (CD-k)"
+        start = "the persistent chains (one per row of a batch)" if self.persistent else "the batch itself"
+        c(f"def fit(self, data, mask=None, *, {kw}, verbose=False):")
+        with c.indent():
+            c.docstring(
+                f"Train by {title}; the defaults are the model's `train` settings.\n\n"
+                "For each mini-batch of data (rows shuffled every epoch):\n"
+                f"    positive phase: the hidden means given the data;\n"
+                f"    negative phase: k sweeps of block Gibbs sampling from {start};\n"
+                "    theta += lr / B * (sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive))\n"
+                "             - lr * weight_decay * theta, with momentum on the step.\n"
+                "dE/dtheta is taken at the hidden means (exact for an energy affine in the hidden units).\n\n"
+                + ("data: the visible array (rows are samples).\n" if len(vis) == 1 else
+                   "data: dict visible name -> array (rows are samples).\n")
+                + "mask: like data, boolean; False marks unobserved units, which are set to 0 in both\n"
+                "phases so that they take no part in the energy (exact for energies linear or bilinear\n"
+                "in each visible unit).\n"
+                "Returns the history: one dict per epoch with `epoch`, `recon_error` (mean squared error\n"
+                "of the mean-field reconstruction of up to 256 training rows, drawn once), `free_energy` (their\n"
+                "mean free energy) and `seconds`."
+            )
+            for v in vis:
+                src = "data" if len(vis) == 1 else f"data[{v!r}]"
+                c(f"{v}_all = np.ascontiguousarray(self._batches({v}={src})[0][0])")
+            c(f"n = {vis[0]}_all.shape[0]")
+            c("masks = None")
+            c("if mask is not None:")
+            with c.indent():
+                c("masks = {")
+                with c.indent():
+                    for v in vis:
+                        src = "mask" if len(vis) == 1 else f"mask[{v!r}]"
+                        c(f"{v!r}: np.broadcast_to(np.asarray({src}, dtype=bool), {v}_all.shape)"
+                          f".astype(self.dtype),")
+                c("}")
+                for v in vis:
+                    c(f"{v}_all = {v}_all * masks[{v!r}]")
+            c("if int(batch) < 1 or int(k) < 1 or int(epochs) < 0:")
+            with c.indent():
+                c('raise ValueError("batch and k must be at least 1 and epochs at least 0")')
+            c("batch, k = int(batch), int(k)")
+            c("velocity = {name: np.zeros_like(p) for name, p in self.params.items()}")
+            c("watch = self.rng.choice(n, size=min(n, 256), replace=False)")
+            if self.persistent:
+                for v in vis:
+                    c(f"self._chains_{v} = {cls._initial_state(v, 'batch')}")
+            c("history = []")
+            c("for epoch in range(int(epochs)):")
+            with c.indent():
+                c("start = time.perf_counter()")
+                c("order = self.rng.permutation(n)")
+                c("for low in range(0, n, batch):")
+                with c.indent():
+                    c("rows = order[low:low + batch]")
+                    for v in vis:
+                        c(f"{v} = {v}_all[rows]")
+                    c("m = None if masks is None else {name: array[rows] for name, array in masks.items()}")
+                    for h in hid:
+                        args = cls._inputs_of(cls.a.graphs[f"conditional_{h}"])
+                        c(f"{h} = self._mean_{h}({', '.join(args)})")
+                    model_names = ", ".join(f"{x}_model" for x in vis + hid)
+                    if self.persistent:
+                        for v in vis:
+                            c(f"{v}_model = self._chains_{v}[:{vis[0]}.shape[0]]")
+                        for h in hid:
+                            args = cls._inputs_of(cls.a.graphs[f"conditional_{h}"])
+                            c(f"{h}_model = self._mean_{h}({', '.join(a + '_model' for a in args)})")
+                        start_state = model_names
+                    else:
+                        start_state = ", ".join(vis + hid)
+                    c(f"{model_names} = self._negative_phase({start_state}, k, m)")
+                    if self.persistent:
+                        for v in vis:
+                            c(f"self._chains_{v}[:{vis[0]}.shape[0]] = {v}_model")
+                    args = ", ".join(vis + hid + [f"{x}_model" for x in vis + hid])
+                    c(f"self._step({args}, lr / {vis[0]}.shape[0], momentum, weight_decay, velocity, lr)")
+                c("record = {'epoch': epoch + 1, **self._monitor("
+                  + ", ".join(f"{v}_all[watch]" for v in vis)
+                  + ", None if masks is None else {name: mk[watch] for name, mk in masks.items()}), "
+                  "'seconds': time.perf_counter() - start}")
+                c("history.append(record)")
+                c("if verbose:")
+                with c.indent():
+                    c("print(f\"epoch {record['epoch']:4d}  recon_error {record['recon_error']:.5f}  \"")
+                    c("      f\"free_energy {record['free_energy']:.3f}  {record['seconds']:.2f} s\")")
+            c("return history")
+        c("")
+
+    def _chain(self, cls, vis, hid) -> None:
+        c = cls.code
+        c(f"def _negative_phase(self, {', '.join(vis + hid)}, k, m):")
+        with c.indent():
+            c.docstring(
+                "k sweeps of block Gibbs sampling, starting from hidden means (given the visible state):\n"
+                "hidden units drawn from their means, visible units drawn given them (unobserved units\n"
+                "kept at 0), hidden means given the new visible units. Returns the last visible draw\n"
+                "and the hidden means given it."
+            )
+            c("for _ in range(k):")
+            with c.indent():
+                for h in hid:
+                    sampler = cls.ctx.helper(f"sample_{cls.a.groups[h].unit.sample}")
+                    c(f"{h} = {sampler}(self.rng, {h})")
+                for v in vis:
+                    args = cls._inputs_of(cls.a.graphs[f"conditional_{v}"])
+                    c(f"{v} = self._sample_{v}({', '.join(args)})")
+                    c("if m is not None:")
+                    with c.indent():
+                        c(f"{v} = {v} * m[{v!r}]")
+                for h in hid:
+                    args = cls._inputs_of(cls.a.graphs[f"conditional_{h}"])
+                    c(f"{h} = self._mean_{h}({', '.join(args)})")
+            c(f"return {', '.join(vis + hid)}")
+        c("")
+
+    def _update(self, cls, stats, vis, hid) -> None:
+        c = cls.code
+        names = vis + hid + [f"{x}_model" for x in vis + hid]
+        c(f"def _step(self, {', '.join(names)}, step, momentum, weight_decay, velocity, lr):")
+        with c.indent():
+            c.docstring(
+                "One update of every trained param from the positive and negative statistics:\n"
+                "theta += step * (sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive)) - lr * weight_decay * theta,\n"
+                "through the momentum buffer."
+            )
+            cls._unpack_params(stats)
+            if any(stats.nodes[n]["op"] == "batch_size" for n in stats):
+                c(f"B = {vis[0]}.shape[0]")
+            result = cls._emit(stats)
+            c("deltas = {")
+            with c.indent():
+                for p in stats.graph["outputs"]:
+                    c(f"{p!r}: {result[p]},")
+            c("}")
+            c("for name, delta in deltas.items():")
+            with c.indent():
+                c.block('''
+param = self.params[name]
+delta = delta * step
+if weight_decay:
+    delta -= (lr * weight_decay) * param
+if momentum:
+    buffer = velocity[name]
+    buffer *= momentum
+    buffer += delta
+    delta = buffer
+param += delta''')
+            for p, spec in cls.m.params.items():
+                if "symmetric" in spec.attrs and p in stats.graph["outputs"]:
+                    c(f"self.params[{p!r}][...] = self._symmetric(self.params[{p!r}])")
+                if "zero_diagonal" in spec.attrs and p in stats.graph["outputs"]:
+                    c(f"np.fill_diagonal(self.params[{p!r}], 0.0)")
+        c("")
+
+    def _monitor(self, cls, vis, hid) -> None:
+        c = cls.code
+        c(f"def _monitor(self, {', '.join(vis)}, masks):")
+        with c.indent():
+            c.docstring("Reconstruction error (over the observed units) and mean free energy of a few rows.")
+            c(f"recon = self.reconstruct({', '.join(f'{v}={v}' for v in vis)})")
+            if len(vis) == 1:
+                c(f"recon = {{{vis[0]!r}: recon}}")
+            c("error, count = 0.0, 0.0")
+            for v in vis:
+                c(f"weight = 1.0 if masks is None else masks[{v!r}]")
+                c(f"error += float(np.sum(weight * (recon[{v!r}] - {v}) ** 2))")
+                c(f"count += float(np.sum(np.broadcast_to(weight, {v}.shape)))")
+            c(f"free = float(np.mean(self._free_energy({', '.join(vis)})))")
+            c("return {'recon_error': error / max(count, 1.0), 'free_energy': free}")
+        c("")
+
+
+CD = ContrastiveDivergence("cd", persistent=False, doc="contrastive divergence, chains start at the data")
+PCD = ContrastiveDivergence("pcd", persistent=True, doc="persistent contrastive divergence")

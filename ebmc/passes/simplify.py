@@ -1,0 +1,245 @@
+"""Simplification: constant folding, algebraic identities, CSE and dead-code removal.
+
+`Simplifier` is a graph builder that rewrites each node as it is added, so any
+pass that builds with it produces simplified graphs; `simplify(g)` rebuilds a
+whole graph with it. Common subexpressions are shared by the builder itself
+(structurally equal nodes are one node) and rebuilding from the outputs keeps
+only what they need (dead code is never copied).
+
+Rewrites are registered per op with `@rewrite("op")`; each returns a node that
+replaces `op(*args)` or None to keep it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+
+from ..ir.graph import Builder, copy_into
+
+REWRITES: dict[str, list] = {}
+
+
+def rewrite(*ops):
+    def register(fn):
+        for op in ops:
+            REWRITES.setdefault(op, []).append(fn)
+        return fn
+
+    return register
+
+
+class Simplifier(Builder):
+    def add(self, op: str, *args: int, **attrs) -> int:
+        for rule in REWRITES.get(op, ()):
+            out = rule(self, op, args, attrs)
+            if out is not None:
+                return out
+        return super().add(op, *args, **attrs)
+
+    # -- facts about nodes the rules use
+    def value(self, n) -> float | None:
+        """The number a constant node holds, else None."""
+        d = self.g.nodes[n]
+        return d["attrs"]["value"] if d["op"] == "const" else None
+
+    def is_value(self, n, v: float) -> bool:
+        return self.value(n) == v
+
+    def out_shape(self, op, args, attrs) -> tuple:
+        return self.ops[op].shape([self.shape(a) for a in args], attrs)
+
+
+def simplify(g: nx.DiGraph) -> nx.DiGraph:
+    """The same outputs, computed by a simplified graph with no dead nodes."""
+    b = Simplifier()
+    mapping = copy_into(b, g, g.graph["outputs"].values())
+    b.g.graph["outputs"] = {name: mapping[n] for name, n in g.graph["outputs"].items()}
+    b.g.graph.update({k: v for k, v in g.graph.items() if k != "outputs"})
+    return prune(b.g)
+
+
+def prune(g: nx.DiGraph) -> nx.DiGraph:
+    """Drop the nodes no output needs (dead code), keeping graph attributes."""
+    keep = set()
+    for n in g.graph["outputs"].values():
+        keep |= nx.ancestors(g, n) | {n}
+    out = g.subgraph(keep).copy()
+    out.graph.update(g.graph)
+    return out
+
+
+# ---------------------------------------------------------------- folding
+def _fold_scalar(b: Simplifier, op: str, values: list[float], attrs) -> float | None:
+    """The value of op on scalar constants, computed by the op's own numpy rule."""
+    from ..ir.evaluate import HELPERS, NumpyContext
+    from ..ir.ops import Arg
+
+    names = [f"x{i}" for i in range(len(values))]
+    code = b.ops[op].numpy([Arg(n, (), False) for n in names], attrs, NumpyContext({}))
+    with np.errstate(all="ignore"):
+        try:
+            result = float(eval(code, {"np": np, **HELPERS}, dict(zip(names, map(np.float64, values)))))
+        except (ArithmeticError, ValueError, TypeError):
+            return None
+    return result if math.isfinite(result) else None
+
+
+@rewrite("neg", "add", "sub", "mul", "div", "pow", "exp", "log", "sqrt", "abs", "square", "sigmoid", "tanh",
+         "relu", "softplus", "log_sigmoid", "sign", "step")
+def fold_elementwise(b, op, args, attrs):
+    """An elementwise op of constants is a constant."""
+    values = [b.value(a) for a in args]
+    if any(v is None for v in values):
+        return None
+    folded = _fold_scalar(b, op, values, attrs)
+    return None if folded is None else b.const(folded, b.out_shape(op, args, attrs))
+
+
+@rewrite("tensordot", "batch_tensordot")
+def zero_contraction(b, op, args, attrs):
+    """x @ 0 = 0 @ x = 0; a contraction over no axes with a scalar is a product."""
+    if any(b.is_value(a, 0.0) for a in args):
+        return b.const(0.0, b.out_shape(op, args, attrs))
+    if op == "tensordot" and attrs.get("n", 1) == 0 and any(b.shape(a) == () for a in args):
+        return b.add("mul", *args)
+    return None
+
+
+@rewrite("sum", "sum_last", "sum_to", "batch_sum")
+def zero_sum(b, op, args, attrs):
+    return b.const(0.0, b.out_shape(op, args, attrs)) if b.is_value(args[0], 0.0) else None
+
+
+@rewrite("broadcast")
+def constant_broadcast(b, op, args, attrs):
+    v = b.value(args[0])
+    return b.const(v, tuple(attrs["shape"])) if v is not None else None
+
+
+# ---------------------------------------------------------------- identities
+def _same_shape(b, n, shape) -> bool:
+    return b.shape(n) == tuple(shape)
+
+
+@rewrite("add")
+def add_zero(b, op, args, attrs):
+    x, y = args
+    shape = b.out_shape(op, args, attrs)
+    if b.is_value(y, 0.0) and _same_shape(b, x, shape):
+        return x
+    if b.is_value(x, 0.0) and _same_shape(b, y, shape):
+        return y
+    if b.op(y) == "neg":  # x + (-y) = x - y
+        return b.add("sub", x, b.args(y)[0])
+    if b.op(x) == "neg":  # (-x) + y = y - x
+        return b.add("sub", y, b.args(x)[0])
+    return None
+
+
+@rewrite("sub")
+def sub_rules(b, op, args, attrs):
+    x, y = args
+    shape = b.out_shape(op, args, attrs)
+    if b.is_value(y, 0.0) and _same_shape(b, x, shape):
+        return x
+    if b.is_value(x, 0.0) and _same_shape(b, y, shape):
+        return b.add("neg", y)
+    if b.op(y) == "neg":  # x - (-y) = x + y
+        return b.add("add", x, b.args(y)[0])
+    if b.op(x) == "neg" and b.op(y) == "neg":  # (-x) - (-y) = y - x
+        return b.add("sub", b.args(y)[0], b.args(x)[0])
+    return None
+
+
+@rewrite("mul")
+def mul_rules(b, op, args, attrs):
+    x, y = args
+    shape = b.out_shape(op, args, attrs)
+    for one, other in ((x, y), (y, x)):
+        if b.is_value(one, 0.0):
+            return b.const(0.0, shape)
+        if b.is_value(one, 1.0) and _same_shape(b, other, shape):
+            return other
+        if b.is_value(one, -1.0) and _same_shape(b, other, shape):
+            return b.add("neg", other)
+    if b.op(x) == "neg" and b.op(y) == "neg":
+        return b.add("mul", b.args(x)[0], b.args(y)[0])
+    for neg, other in ((x, y), (y, x)):  # (-x) * y = -(x * y): keeps signs outermost
+        if b.op(neg) == "neg":
+            return b.add("neg", b.add("mul", b.args(neg)[0], other))
+    return None
+
+
+@rewrite("div")
+def div_rules(b, op, args, attrs):
+    x, y = args
+    shape = b.out_shape(op, args, attrs)
+    if b.is_value(x, 0.0):
+        return b.const(0.0, shape)
+    if b.is_value(y, 1.0) and _same_shape(b, x, shape):
+        return x
+    return None
+
+
+@rewrite("pow")
+def pow_rules(b, op, args, attrs):
+    x, y = args
+    shape = b.out_shape(op, args, attrs)
+    if b.is_value(y, 1.0) and _same_shape(b, x, shape):
+        return x
+    if b.is_value(y, 2.0) and _same_shape(b, x, shape):
+        return b.add("square", x)
+    return None
+
+
+@rewrite("neg")
+def neg_neg(b, op, args, attrs):
+    (x,) = args
+    if b.op(x) == "neg":
+        return b.args(x)[0]
+    if b.op(x) == "sub":  # -(x - y) = y - x
+        p, q = b.args(x)
+        return b.add("sub", q, p) if b.shape(p) == b.shape(q) else None
+    return None
+
+
+@rewrite("tensordot", "batch_tensordot")
+def pull_negation(b, op, args, attrs):
+    """(-x) @ y = -(x @ y): signs move outwards, where they fold with others."""
+    x, y = args
+    if b.op(x) == "neg" or b.op(y) == "neg":
+        x2 = b.args(x)[0] if b.op(x) == "neg" else x
+        y2 = b.args(y)[0] if b.op(y) == "neg" else y
+        inner = b.add(op, x2, y2, **attrs)
+        flips = (b.op(x) == "neg") + (b.op(y) == "neg")
+        return inner if flips == 2 else b.add("neg", inner)
+    return None
+
+
+@rewrite("sum", "sum_to", "batch_sum", "transpose")
+def pull_negation_linear(b, op, args, attrs):
+    (x,) = args
+    if b.op(x) == "neg":
+        return b.add("neg", b.add(op, b.args(x)[0], **attrs))
+    return None
+
+
+@rewrite("transpose")
+def transpose_transpose(b, op, args, attrs):
+    (x,) = args
+    perm = tuple(attrs["perm"])
+    if perm == tuple(range(len(perm))):
+        return x
+    if b.op(x) == "transpose":
+        inner = b.attrs(x)["perm"]
+        return b.transpose(b.args(x)[0], tuple(inner[p] for p in perm))
+    return None
+
+
+@rewrite("broadcast", "sum_to")
+def same_shape_noop(b, op, args, attrs):
+    return args[0] if b.shape(args[0]) == tuple(attrs["shape"]) else None
+

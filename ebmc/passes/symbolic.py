@@ -1,0 +1,156 @@
+"""Symbolic differentiation with sympy, independent of the reverse-mode pass.
+
+At small concrete dims every var becomes an array of sympy symbols (`W[0,1]`,
+`v[2]`, a scalar var is just its name), every node an object array of sympy
+expressions built by the op table's `sympy` rules, and the gradient of a
+scalar output is `sympy.diff` with respect to every symbol of a var. The values
+are one sample's: the batch does not exist here.
+
+This is slow and exact: a second opinion on autodiff for dims of 2 to 4, and
+the closed forms the energy analysis reads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Mapping
+
+import networkx as nx
+import numpy as np
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from ..ir.evaluate import resolve
+from ..ir.graph import args, leaves, op_table
+
+
+class SymbolicError(Exception):
+    """The graph cannot be turned into sympy expressions."""
+
+
+def var_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """An object array of real symbols named `name[i,j]` (just `name` for a scalar)."""
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        label = f"{name}[{','.join(map(str, idx))}]" if idx else name
+        out[idx] = sympy.Symbol(label, real=True)
+    return out
+
+
+def _number(value: float):
+    if math.isinf(value):
+        return sympy.oo if value > 0 else -sympy.oo
+    if math.isnan(value):
+        return sympy.nan
+    return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value)
+
+
+def sympy_attrs(attrs: dict, dims: Mapping[str, int]) -> dict:
+    """An op's attrs as its sympy rule wants them: a `shape` attr also resolved, as `concrete_shape`."""
+    if "shape" not in attrs:
+        return attrs
+    return {**attrs, "concrete_shape": resolve(attrs["shape"], dims)}
+
+
+def to_sympy(g: nx.DiGraph, dims: Mapping[str, int], roots=None) -> dict:
+    """node -> object ndarray of sympy expressions, for the nodes `roots` (default: the outputs) need."""
+    ops = op_table()
+    roots = list(g.graph["outputs"].values()) if roots is None else list(roots)
+    need = set()
+    for r in roots:
+        need |= nx.ancestors(g, r) | {r}
+    values = {}
+    for n in nx.topological_sort(g.subgraph(need)):
+        d = g.nodes[n]
+        shape = resolve(d["shape"], dims)
+        op = d["op"]
+        if op == "var":
+            out = var_symbols(d["name"], shape)
+        elif op == "const":
+            out = np.full(shape, _number(d["attrs"]["value"]), dtype=object)
+        elif op == "numel":
+            out = np.asarray(sympy.Integer(math.prod(resolve(d["attrs"]["dims"], dims))), dtype=object)
+        elif ops[op].sympy is None:
+            raise SymbolicError(
+                f"op '{op}' (node %{n}) has no sympy rule, so it cannot be differentiated symbolically"
+                + (" (it works on the whole batch, and symbolic values are one sample's)"
+                   if op.startswith("batch") else "")
+            )
+        else:
+            operands = [values[a] for a in args(g, n)]
+            out = np.asarray(ops[op].sympy(operands, sympy_attrs(d["attrs"], dims)), dtype=object)
+        if out.shape != shape:
+            raise SymbolicError(f"the sympy rule of '{op}' (node %{n}) gave shape {out.shape}, expected {shape}")
+        values[n] = out
+    return values
+
+
+def symbolic_gradients(g: nx.DiGraph, output: str, wrt: list[str], dims: Mapping[str, int]) -> dict:
+    """name -> object ndarray of d(output)/d(name[i, ...]) for every entry, by sympy.diff.
+
+    A var the output does not depend on gets an array of zeros.
+    """
+    y = g.graph["outputs"][output]
+    found = leaves(g)
+    missing = [w for w in wrt if w not in found]
+    if missing:
+        raise KeyError(f"no var named {', '.join(map(repr, missing))} in the graph")
+    expr = to_sympy(g, dims, [y])[y]
+    if expr.shape != ():
+        raise SymbolicError(f"symbolic gradients need a scalar output, {output!r} has shape {expr.shape}")
+    expr = expr.item()
+    grads = {}
+    for name in wrt:
+        syms = var_symbols(name, resolve(g.nodes[found[name]]["shape"], dims))
+        grads[name] = np.vectorize(lambda s: sympy.diff(expr, s), otypes=[object])(syms)
+    return grads
+
+
+class _FlatPrinter(NumPyPrinter):
+    """numpy code in which the symbol with index i is `_x[i]`.
+
+    sympy.lambdify would substitute a Dummy for every symbol whose name is not
+    an identifier (`W[0,1]`), rebuilding the whole expression once per symbol,
+    which is slow for large expressions; printing the symbols directly is not,
+    and keeps var names out of the code.
+    """
+
+    def __init__(self, index: dict):
+        super().__init__({"fully_qualified_modules": True, "inline": True})
+        self.index = index
+
+    def _print_Symbol(self, expr):
+        return f"_x[{self.index[expr]}]"
+
+
+def lambdify(g: nx.DiGraph, exprs: Mapping[str, np.ndarray], dims: Mapping[str, int]):
+    """A function values -> name -> float ndarray evaluating `exprs` numerically (one sample).
+
+    `values` maps the name of every var the expressions use to its array (no batch axis).
+    """
+    flat_exprs = {name: [sympy.sympify(x) for x in np.asarray(e, dtype=object).ravel()]
+                  for name, e in exprs.items()}
+    used = set().union(*(x.free_symbols for xs in flat_exprs.values() for x in xs))
+    shapes = {name: resolve(g.nodes[n]["shape"], dims) for name, n in leaves(g).items()}
+    shapes = {name: shape for name, shape in shapes.items() if used & set(var_symbols(name, shape).ravel())}
+    symbols = [s for name, shape in shapes.items() for s in var_symbols(name, shape).ravel()]
+    printer = _FlatPrinter({s: i for i, s in enumerate(symbols)})
+    code = {name: f"lambda _x: [{', '.join(printer.doprint(x) for x in xs)}]" for name, xs in flat_exprs.items()}
+    # the modules the printed code names (numpy, and functools for Max of many args)
+    namespace = {m.split(".")[0]: importlib.import_module(m.split(".")[0]) for m in printer.module_imports}
+    fns = {name: eval(text, {"numpy": np, **namespace}) for name, text in code.items()}
+
+    def run(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        flat = np.concatenate([np.asarray(values[name], dtype=np.float64).reshape(shape).ravel()
+                               for name, shape in shapes.items()] + [np.zeros(0)])
+        return {name: np.array([float(v) for v in fn(flat)], dtype=np.float64).reshape(np.shape(exprs[name]))
+                for name, fn in fns.items()}
+
+    return run
+
+
+def evaluate_symbolic_gradients(g: nx.DiGraph, output: str, wrt: list[str], values: Mapping[str, np.ndarray],
+                                dims: Mapping[str, int]) -> dict[str, np.ndarray]:
+    """symbolic_gradients evaluated at one sample's `values`: the number to compare autodiff with."""
+    return lambdify(g, symbolic_gradients(g, output, wrt, dims), dims)(values)

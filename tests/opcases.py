@@ -1,0 +1,205 @@
+"""Op test cases shared by test_ops.py and test_autodiff.py: operand shapes, attrs, domains, references.
+
+Each case is one op applied to operands of given per-sample shapes, with a
+plain numpy reference for one sample and a domain for each operand's random
+values ("any", "pos" for log/sqrt/pow bases, "nonzero" away from kinks and poles).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ebmc.ir.graph import Builder
+
+DIMS = {"N": 3, "M": 2}
+BATCH = 3
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    shapes: tuple
+    ref: object  # numpy function of the operand values (one sample) -> value
+    attrs: dict = field(default_factory=dict)
+    domains: tuple = ()
+
+    @property
+    def id(self) -> str:
+        attrs = ",".join(f"{k}={v}" for k, v in self.attrs.items() if k != "shape")
+        if "shape" in self.attrs:
+            attrs += f"->{list(self.attrs['shape'])}"
+        return f"{self.op}({' '.join(str(list(s)) for s in self.shapes)}){attrs}"
+
+    def domain(self, i) -> str:
+        return self.domains[i] if i < len(self.domains) else "any"
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+UNARY = {
+    "neg": (np.negative, "any"),
+    "exp": (np.exp, "any"),
+    "log": (np.log, "pos"),
+    "sqrt": (np.sqrt, "pos"),
+    "abs": (np.abs, "nonzero"),
+    "square": (np.square, "any"),
+    "sigmoid": (_sigmoid, "any"),
+    "tanh": (np.tanh, "any"),
+    "relu": (lambda x: np.maximum(x, 0.0), "nonzero"),
+    "softplus": (lambda x: np.log1p(np.exp(x)), "any"),
+    "log_sigmoid": (lambda x: -np.log1p(np.exp(-x)), "any"),
+    "sign": (np.sign, "nonzero"),
+    "step": (lambda x: (x > 0).astype(float), "nonzero"),
+}
+UNARY_SHAPES = [(), (3,), (2, "N"), (2, 3, 2)]
+
+BINARY = {
+    "add": (np.add, ("any", "any")),
+    "sub": (np.subtract, ("any", "any")),
+    "mul": (np.multiply, ("any", "any")),
+    "div": (np.divide, ("any", "nonzero")),
+    "pow": (np.power, ("pos", "any")),
+}
+BINARY_SHAPES = [
+    ((), ()), ((3,), (3,)), ((), (3,)), ((3,), ()), ((2, 3), (3,)), ((3,), (2, 3)),
+    ((2, 1), (1, 3)), ((2, 3, 4), (3, 1)), ((4,), (2, 3, 4)), (("N",), (2, "N")),
+]
+
+
+def _tensordot_cases():
+    out = []
+    for n in (0, 1, 2):
+        for ra, rb in itertools.product(range(4), repeat=2):
+            if ra < n or rb < n or (n == 1 and (ra == 0 or rb == 0)):
+                continue
+            a = (2, 3, 5)[: ra - n] + (4, "N")[:n]
+            b = (4, "N")[:n] + (5, 2, 6)[: rb - n]
+            out.append(Case("tensordot", (a, b), lambda x, y, n=n: np.tensordot(x, y, axes=n), {"n": n}))
+    return out
+
+
+def _sum_to(x, shape):
+    x = x.sum(axis=tuple(range(x.ndim - len(shape))))
+    kept = tuple(i for i, d in enumerate(shape) if d == 1 and x.shape[i] != 1)
+    return x.sum(axis=kept, keepdims=True) if kept else x
+
+
+def _softmax(x):
+    e = np.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def resolve(shape):
+    return tuple(DIMS.get(d, d) for d in shape)
+
+
+SUM_TO = [
+    ((2, 3), (3,)), ((2, 3), (1, 3)), ((2, 3), (2, 1)), ((2, 3), ()), ((4, 2, 3), (2, 1)),
+    ((2, 3), (2, 3)), ((4, 2, 3), (1, 1)), (("N", 2), (2,)), ((2, 3), (1, 1)), ((3,), ()),
+]
+BROADCAST = [
+    ((3,), (2, 3)), ((), (2, 3)), ((1, 3), (2, 3)), ((2, 1), (2, 3)), ((3,), ("N", 2, 3)), ((), ()),
+    ((2, 1), (4, 2, 3)),
+]
+
+CASES: list[Case] = [
+    *(Case(op, (s,), f, domains=(d,)) for op, (f, d) in UNARY.items() for s in UNARY_SHAPES),
+    *(Case(op, shapes, f, domains=d) for op, (f, d) in BINARY.items() for shapes in BINARY_SHAPES),
+    *_tensordot_cases(),
+    *(Case("transpose", (tuple((2, 3, 4)[:r]),), lambda x, p=p: np.transpose(x, p), {"perm": p})
+      for r in range(4) for p in itertools.permutations(range(r))),
+    *(Case("sum", (s,), np.sum) for s in [(), (3,), (2, 3), (2, "N", 4)]),
+    *(Case("logsumexp", (s,), lambda x: np.log(np.exp(x).sum())) for s in [(), (3,), (2, 3), (2, 3, 4)]),
+    *(Case("sum_last", (s,), lambda x: x.sum(axis=-1, keepdims=True)) for s in [(3,), (2, "N"), (2, 3, 4)]),
+    *(Case("softmax", (s,), _softmax) for s in [(3,), (2, "N"), (2, 3, 4)]),
+    *(Case("sum_to", (src,), lambda x, t=t: _sum_to(x, resolve(t)), {"shape": t}) for src, t in SUM_TO),
+    *(Case("broadcast", (src,), lambda x, t=t: np.broadcast_to(x, resolve(t)), {"shape": t})
+      for src, t in BROADCAST),
+]
+
+
+def random_value(rng, shape, domain):
+    shape = resolve(shape)
+    if domain == "pos":
+        return rng.uniform(0.5, 2.0, size=shape)
+    if domain == "nonzero":
+        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
+    return rng.uniform(-2.0, 2.0, size=shape)
+
+
+def case_graph(case: Case, flags=None):
+    """A graph computing `case` on vars x0, x1 (batched ones are 'visible', the others 'param')."""
+    flags = flags or (False,) * len(case.shapes)
+    b = Builder()
+    xs = [b.var(f"x{i}", "visible" if f else "param", s) for i, (s, f) in enumerate(zip(case.shapes, flags))]
+    b.output("y", b.add(case.op, *xs, **case.attrs))
+    return b
+
+
+def case_values(rng, case: Case, flags=None, batch=None):
+    flags = flags or (False,) * len(case.shapes)
+    values = {}
+    for i, (s, f) in enumerate(zip(case.shapes, flags)):
+        lead = (batch,) if f and batch is not None else ()
+        values[f"x{i}"] = random_value(rng, lead + tuple(s), case.domain(i))
+    return values
+
+
+# ---------------------------------------------------------------- random expression graphs
+# A graph is described by a list of steps (op, i, j): apply op to pool[i] (and pool[j]), where
+# the pool starts with the leaves and grows by one node a step. Steps whose shapes do not fit
+# are skipped. Leaf values are in [-1, 1] and the ops keep values bounded, so nothing overflows.
+RANDOM_LEAVES = {"x": ("visible", (3,)), "y": ("param", (3,)), "W": ("param", (3, 3)), "s": ("param", ())}
+SMOOTH_OPS = ("add", "sub", "mul", "neg", "tanh", "sigmoid", "square", "tensordot", "outer", "transpose",
+              "sum", "sum_last", "sum_to", "broadcast", "pow", "softmax", "logsumexp", "softplus")
+ALL_RANDOM_OPS = (*SMOOTH_OPS, "relu", "abs", "step", "sign")
+
+
+def build_random(steps, ops=ALL_RANDOM_OPS):
+    """(builder, output node): the scalar sum of the last node built by `steps`."""
+    from ebmc.ir.ops import ShapeError
+
+    b = Builder()
+    pool = [b.var(name, role, shape) for name, (role, shape) in RANDOM_LEAVES.items()]
+    pool += [b.const(0.0), b.const(1.0), b.const(-1.0), b.const(0.0, (3,)), b.const(2.0, (3, 1))]
+    exponents = [b.const(1.0), b.const(2.0)]
+    for op, i, j in steps:
+        op = ops[op % len(ops)]
+        x, y = pool[i % len(pool)], pool[j % len(pool)]
+        rank = len(b.shape(x))
+        try:
+            if op == "tensordot":
+                n = b.add("tensordot", x, y, n=1)
+            elif op == "outer":
+                n = b.add("tensordot", x, y, n=0) if rank + len(b.shape(y)) <= 3 else None
+            elif op == "transpose":
+                n = b.add("transpose", x, perm=tuple(reversed(range(rank))))
+            elif op == "sum_to":
+                n = b.add("sum_to", x, shape=tuple(b.shape(x)[1:]))
+            elif op == "broadcast":
+                n = b.add("broadcast", x, shape=(2,) + tuple(b.shape(x))) if rank < 3 else None
+            elif op == "pow":
+                n = b.add("pow", x, exponents[j % 2])
+            elif op in ("add", "sub", "mul"):
+                n = b.add(op, x, y)
+            else:
+                n = b.add(op, x)
+        except ShapeError:
+            n = None
+        if n is not None:
+            pool.append(n)
+    out = b.add("sum", pool[-1])
+    b.output("out", out)
+    return b, out
+
+
+def random_leaf_values(rng, batch=None):
+    return {
+        name: rng.uniform(-1.0, 1.0, size=((batch,) if role == "visible" and batch else ()) + shape)
+        for name, (role, shape) in RANDOM_LEAVES.items()
+    }

@@ -1,0 +1,63 @@
+"""End to end through the command line, in a fresh process as a user runs it."""
+
+import subprocess
+import sys
+
+from conftest import EXAMPLES
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ebmc", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_compile_writes_module_and_prints_path(tmp_path):
+    out = tmp_path / "rbm_out.py"
+    r = run("compile", str(EXAMPLES / "rbm.ebm"), "-o", str(out), "--dim", "n_hidden=9")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(out)
+    namespace = {}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)
+    assert namespace["Rbm"](seed=0).params["W"].shape == (64, 9)
+
+
+def test_compile_default_output_is_next_to_the_file(tmp_path):
+    model = tmp_path / "m.ebm"
+    model.write_text((EXAMPLES / "rbm.ebm").read_text())
+    r = run("compile", str(model))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "m.py").exists()
+
+
+def test_error_in_model_is_file_line_col_with_caret_and_no_output(tmp_path):
+    model = tmp_path / "bad.ebm"
+    model.write_text((EXAMPLES / "rbm.ebm").read_text().replace("v @ W @ h", "v @ W2 @ h"))
+    r = run("compile", str(model))
+    assert r.returncode == 1
+    first, line, caret = r.stderr.splitlines()[:3]
+    assert first.startswith(f"{model}:13:39:")
+    assert "error: unknown name 'W2'" in first and "did you mean 'W'" in first
+    assert "v @ W2 @ h" in line
+    assert caret.strip().startswith("^")
+    assert line.index("W2") == caret.index("^")
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "bad.py").exists()
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    r = run("compile", str(tmp_path / "nope.ebm"))
+    assert r.returncode == 1
+    assert "nope.ebm" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_usage_errors_exit_2():
+    assert run().returncode == 2
+    assert run("compile").returncode == 2
+    assert run("compile", "x.ebm", "--dim", "oops").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_plugins_lists_builtins():
+    r = run("plugins")
+    assert r.returncode == 0
+    for word in ("bernoulli", "cd", "pcd", "numpy", "sigmoid", "tensordot"):
+        assert word in r.stdout

@@ -1,0 +1,67 @@
+"""The energy analysis: independence, conditionals and the free energy, from the graph alone."""
+
+import numpy as np
+import pytest
+
+import ebmc
+from ebmc.ir.evaluate import evaluate
+from ebmc.passes.energy import analyse
+
+RBM = """
+model rbm {
+    dim nv = 5
+    dim m = 3
+    visible v[nv] : bernoulli
+    hidden h[m] : bernoulli
+    param W[nv, m] ~ normal(0, 1)
+    param a[nv]
+    param b[m]
+    energy = -(a @ v) - (b @ h) - v @ W @ h
+}
+"""
+
+
+def test_rbm_groups_are_independent_and_summable():
+    (model,) = ebmc.parse(RBM)
+    a = analyse(model)
+    assert all(g.independent for g in a.groups.values())
+    assert a.summable == {"hidden", "visible"}
+
+
+def test_free_energy_graph_equals_hand_formula():
+    (model,) = ebmc.parse(RBM)
+    a = analyse(model)
+    rng = np.random.default_rng(0)
+    W, av, bh = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=3)
+    v = (rng.random(5) < 0.5).astype(float)
+    out = evaluate(a.graphs["free_energy"], {"v": v, "W": W, "a": av, "b": bh}, model.dims)
+    expected = -(av @ v) - np.logaddexp(0, v @ W + bh).sum()
+    assert float(out["free_energy"]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_field_is_minus_energy_derivative():
+    (model,) = ebmc.parse(RBM)
+    a = analyse(model)
+    rng = np.random.default_rng(1)
+    W, av, bh = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=3)
+    h = (rng.random(3) < 0.5).astype(float)
+    out = evaluate(a.graphs["conditional_v"], {"h": h, "W": W, "a": av, "b": bh}, model.dims)
+    np.testing.assert_allclose(out["field"], W @ h + av, rtol=1e-12)
+    np.testing.assert_allclose(out["mean"], 1 / (1 + np.exp(-(W @ h + av))), rtol=1e-12)
+
+
+def test_interaction_inside_a_group_is_reported_at_the_group():
+    source = RBM.replace("energy = -(a @ v)", "param J[nv, nv]\n    energy = -(v @ J @ v) - (a @ v)")
+    with pytest.raises(ebmc.EbmcError) as info:
+        ebmc.compile(source)
+    assert "couples the units of 'v'" in info.value.message
+    assert info.value.line == 5
+
+
+def test_hidden_hidden_coupling_has_no_free_energy_but_visible_side_is_summable():
+    source = RBM.replace("hidden h[m] : bernoulli", "hidden h[m] : bernoulli\n    hidden g[m] : bernoulli")
+    source = source.replace("energy = -(a @ v)", "param U[m, m]\n    energy = -(h @ U @ g) - (a @ v)")
+    (model,) = ebmc.parse(source)
+    a = analyse(model)
+    assert "hidden" not in a.summable
+    assert "free_energy" not in a.graphs

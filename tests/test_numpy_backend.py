@@ -1,0 +1,255 @@
+"""The generated module of the example RBM, against exact enumeration and hand-written formulas."""
+
+import ast
+import warnings
+
+import numpy as np
+import pytest
+from conftest import EXAMPLES, all_states
+
+import ebmc
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def exact(m):
+    """Energies of every (v, h) of the model, enumerated by hand from E = -a.v - b.h - v.W.h."""
+    W, a, b = (m.params[k] for k in ("W", "a", "b"))
+    V, H = all_states(W.shape[0]), all_states(W.shape[1])
+    E = -(V @ a)[:, None] - (H @ b)[None, :] - V @ W @ H.T
+    return V, H, E
+
+
+def test_energy_matches_hand_formula(tiny_rbm):
+    V, H, E = exact(tiny_rbm)
+    for i in (0, 5, 33, 63):
+        got = tiny_rbm.energy(v=np.repeat(V[i][None], len(H), 0), h=H)
+        np.testing.assert_allclose(got, E[i], rtol=1e-12)
+
+
+def test_free_energy_is_minus_log_sum_over_hidden(tiny_rbm):
+    V, H, E = exact(tiny_rbm)
+    F = -np.log(np.exp(-E).sum(axis=1))
+    np.testing.assert_allclose(tiny_rbm.free_energy(v=V), F, rtol=1e-12, atol=1e-12)
+
+
+def test_log_prob_is_exact_and_normalised(tiny_rbm):
+    V, H, E = exact(tiny_rbm)
+    logp = np.log(np.exp(-E).sum(axis=1)) - np.log(np.exp(-E).sum())
+    np.testing.assert_allclose(tiny_rbm.log_prob(v=V), logp, rtol=1e-10, atol=1e-10)
+    assert np.exp(tiny_rbm.log_prob(v=V)).sum() == pytest.approx(1.0, abs=1e-10)
+
+
+def test_log_partition_enumerates_the_smaller_side(rbm_module):
+    # 4 visible, 12 hidden: the visible side is enumerated; 12 visible, 4 hidden: the hidden side
+    for nv, nh in ((4, 12), (12, 4)):
+        m = rbm_module.Rbm(seed=1, n_visible=nv, n_hidden=nh)
+        rng = np.random.default_rng(0)
+        for k in m.params:
+            m.params[k][...] = rng.normal(0, 0.7, m.params[k].shape)
+        V, H, E = exact(m)
+        assert m.log_partition() == pytest.approx(np.log(np.exp(-E).sum()), rel=1e-12)
+
+
+def test_log_prob_beyond_enumeration_names_ais():
+    m = ebmc.load(EXAMPLES / "rbm.ebm").Rbm(seed=0)  # 64 x 128
+    with pytest.raises(ValueError, match="annealed importance sampling"):
+        m.log_prob(v=np.zeros(64))
+
+
+def test_sample_distribution_within_005_total_variation(tiny_rbm):
+    V, H, E = exact(tiny_rbm)
+    p = np.exp(-E).sum(axis=1)
+    p /= p.sum()
+    draws = tiny_rbm.sample(20000, steps=60)
+    codes = (draws @ (2 ** np.arange(6)[::-1])).astype(int)  # the row index of itertools.product
+    empirical = np.bincount(codes, minlength=64) / len(codes)
+    assert 0.5 * np.abs(empirical - p).sum() < 0.05
+
+
+def test_conditionals_match_hand_formulas(tiny_rbm):
+    W, a, b = (tiny_rbm.params[k] for k in ("W", "a", "b"))
+    rng = np.random.default_rng(0)
+    v = (rng.random((5, 6)) < 0.5).astype(float)
+    h = (rng.random((5, 4)) < 0.5).astype(float)
+    np.testing.assert_allclose(tiny_rbm.mean_h(v=v), sigmoid(v @ W + b), rtol=1e-12)
+    np.testing.assert_allclose(tiny_rbm.mean_v(h=h), sigmoid(h @ W.T + a), rtol=1e-12)
+    V, H, E = exact(tiny_rbm)  # and against p(h_j = 1 | v) by enumeration
+    joint = np.exp(-E[9])
+    np.testing.assert_allclose(tiny_rbm.mean_h(v=V[9]), (joint[:, None] * H).sum(0) / joint.sum(), rtol=1e-10)
+
+
+def test_samples_are_binary_with_the_right_mean(tiny_rbm):
+    v = np.tile((np.arange(6) % 2).astype(float), (40000, 1))
+    s = tiny_rbm.sample_h(v=v)
+    assert set(np.unique(s)) <= {0.0, 1.0}
+    np.testing.assert_allclose(s.mean(0), tiny_rbm.mean_h(v=v[0]), atol=0.01)
+
+
+def test_grad_against_central_differences(tiny_rbm):
+    rng = np.random.default_rng(2)
+    v = (rng.random((7, 6)) < 0.5).astype(float)
+    h = rng.random((7, 4))
+    g = tiny_rbm.grad(v=v, h=h)
+    eps = 1e-6
+    for name, p in tiny_rbm.params.items():
+        fd = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            old = p[idx]
+            p[idx] = old + eps
+            up = tiny_rbm.energy(v=v, h=h).mean()
+            p[idx] = old - eps
+            down = tiny_rbm.energy(v=v, h=h).mean()
+            p[idx] = old
+            fd[idx] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(g[name], fd, atol=1e-7)
+    W = tiny_rbm.params["W"]  # and the hand formula dE/dW = -mean v h^T
+    np.testing.assert_allclose(g["W"], -(v.T @ h) / 7, rtol=1e-12)
+    assert W.shape == g["W"].shape
+
+
+def test_single_sample_drops_the_batch_axis(tiny_rbm):
+    v = np.ones(6)
+    assert tiny_rbm.mean_h(v=v).shape == (4,)
+    assert tiny_rbm.mean_h(v=v[None]).shape == (1, 4)
+    assert np.ndim(tiny_rbm.free_energy(v=v)) == 0
+    with pytest.raises(ValueError, match="expected shape"):
+        tiny_rbm.mean_h(v=np.ones(5))
+
+
+def test_no_overflow_at_extreme_inputs(tiny_rbm):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x in (1e4, -1e4):
+            v = np.full(6, x)
+            assert np.all(np.isfinite(tiny_rbm.free_energy(v=v)))
+            p = tiny_rbm.mean_h(v=v)
+            assert np.all((p >= 0) & (p <= 1))
+
+
+def test_float32_stays_float32(rbm_module):
+    m = rbm_module.Rbm(seed=0, dtype="float32")
+    data = (np.random.default_rng(0).random((50, 6)) < 0.5).astype(np.float32)
+    m.fit(data, epochs=2, batch=10)
+    assert all(p.dtype == np.float32 for p in m.params.values())
+    assert m.mean_h(v=data).dtype == np.float32
+    assert m.sample(3, steps=2).dtype == np.float32
+
+
+def test_deterministic_for_a_seed(rbm_module):
+    data = (np.random.default_rng(0).random((64, 6)) < 0.3).astype(float)
+    runs = []
+    for _ in range(2):
+        m = rbm_module.Rbm(seed=11)
+        m.fit(data, epochs=3, batch=16)
+        runs.append((m.params["W"].copy(), m.sample(5, steps=3)))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def _two_pattern_data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    patterns = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], float)
+    data = patterns[rng.integers(0, 2, n)]
+    flip = rng.random(data.shape) < 0.05
+    return np.where(flip, 1 - data, data)
+
+
+@pytest.mark.parametrize("trainer", ["cd", "pcd"])
+def test_fit_learns_a_two_pattern_distribution(trainer):
+    source = (EXAMPLES / "rbm.ebm").read_text().replace("train cd(", f"train {trainer}(")
+    m = ebmc.load(source, n_visible=6, n_hidden=4).Rbm(seed=0)
+    data = _two_pattern_data()
+    history = m.fit(data, epochs=60, batch=20, lr=0.1)
+    assert [r["epoch"] for r in history] == list(range(1, 61))
+    assert set(history[0]) == {"epoch", "recon_error", "free_energy", "seconds"}
+    assert history[-1]["recon_error"] < 0.5 * history[0]["recon_error"]
+    # the two patterns now hold most of the probability (exact, by enumeration)
+    p = np.exp(m.log_prob(v=np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], float)))
+    assert p.sum() > 0.5
+
+
+def test_mask_keeps_unobserved_units_out_of_the_gradients(rbm_module):
+    m = rbm_module.Rbm(seed=0)
+    before = {k: v.copy() for k, v in m.params.items()}
+    data = _two_pattern_data(100)
+    mask = np.ones_like(data, dtype=bool)
+    mask[:, 0] = False  # unit 0 is never observed
+    m.fit(data, mask=mask, epochs=5, batch=10, momentum=0.0, weight_decay=0.0)
+    np.testing.assert_array_equal(m.params["W"][0], before["W"][0])
+    assert m.params["a"][0] == before["a"][0]
+    assert not np.array_equal(m.params["W"][1:], before["W"][1:])
+
+
+def test_complete_estimates_conditional_means(tiny_rbm):
+    V, H, E = exact(tiny_rbm)
+    p = np.exp(-E).sum(axis=1)
+    keep = np.array([True, True, False, True, False, False])
+    given = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    match = np.all(V[:, keep] == given[keep], axis=1)
+    expected = (p[match, None] * V[match]).sum(0) / p[match].sum()
+    rows = np.tile(given, (200, 1))
+    got = tiny_rbm.complete(keep, v=rows, steps=400).mean(axis=0)
+    np.testing.assert_array_equal(got[keep], given[keep])
+    np.testing.assert_allclose(got[~keep], expected[~keep], atol=0.03)
+
+
+def test_reconstruct_is_mean_field(tiny_rbm):
+    W, a, b = (tiny_rbm.params[k] for k in ("W", "a", "b"))
+    v = np.eye(6)
+    np.testing.assert_allclose(tiny_rbm.reconstruct(v=v), sigmoid(sigmoid(v @ W + b) @ W.T + a), rtol=1e-12)
+
+
+def test_save_load_round_trip(tiny_rbm, rbm_module, tmp_path):
+    path = tmp_path / "rbm.npz"
+    tiny_rbm.save(path)
+    other = rbm_module.Rbm(seed=99).load(path)
+    for k in tiny_rbm.params:
+        np.testing.assert_array_equal(other.params[k], tiny_rbm.params[k])
+    with pytest.raises(ValueError, match="do not match"):
+        rbm_module.Rbm(seed=0).load(_bad(tmp_path))
+
+
+def _bad(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **{"param.W": np.zeros((2, 2))})
+    return path
+
+
+def test_init_dims_and_errors(rbm_module):
+    m = rbm_module.Rbm(seed=0, n_hidden=7)
+    assert m.params["W"].shape == (6, 7) and m.params["b"].shape == (7,)
+    assert np.std(m.params["W"]) == pytest.approx(0.01, rel=0.5)
+    with pytest.raises(TypeError, match="unknown dims"):
+        rbm_module.Rbm(n_hiden=3)
+    with pytest.raises(ValueError, match="dtype"):
+        rbm_module.Rbm(dtype="int32")
+
+
+def test_module_is_standalone_and_named():
+    compiled = ebmc.compile(EXAMPLES / "rbm.ebm")
+    tree = ast.parse(compiled.source)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+    assert imported <= {"numpy", "time"}
+    namespace = {}
+    exec(compile(compiled.source, "rbm.py", "exec"), namespace)
+    assert namespace["MODELS"] == {"rbm": namespace["Rbm"]}
+    import networkx as nx
+
+    assert compiled.graphs and all(nx.is_directed_acyclic_graph(g) for g in compiled.graphs.values())
+    assert {"energy", "grad", "free_energy"} <= set(compiled.graphs)
+
+
+def test_golden_generated_code():
+    """A change in the generated code shows up here, to be reviewed (regenerate with
+    `ebmc compile examples/rbm.ebm -o tests/golden/rbm.py`)."""
+    golden = (EXAMPLES.parent / "tests" / "golden" / "rbm.py").read_text()
+    source = ebmc.compile(EXAMPLES / "rbm.ebm").source
+    assert source.replace("rbm.ebm", "X") == golden.replace("rbm.ebm", "X")
