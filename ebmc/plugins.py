@@ -34,7 +34,7 @@ class Registry:
         self.origins[(kind, obj.name)] = origin
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registry() -> Registry:
     """Load every entry point once. A plugin that fails to load is skipped with a warning."""
     reg = Registry()

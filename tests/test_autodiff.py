@@ -7,9 +7,25 @@ import itertools
 
 import numpy as np
 import pytest
+from cases import (
+    BATCH,
+    CASES,
+    DIMS,
+    MLP_DIMS,
+    RBM_DIMS,
+    SMOOTH_OPS,
+    build_random,
+    case_graph,
+    case_values,
+    mlp,
+    mlp_values,
+    random_leaf_values,
+    rbm,
+    rbm_values,
+    resolve,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opcases import BATCH, CASES, DIMS, SMOOTH_OPS, build_random, case_graph, case_values, random_leaf_values, resolve
 
 from ebmc.ir.evaluate import evaluate
 from ebmc.ir.graph import Builder, describe
@@ -58,31 +74,11 @@ def test_every_op_has_a_vjp_or_is_not_differentiable():
 
 
 # ---------------------------------------------------------------- the classic energies
-def rbm():
-    b = Builder()
-    v, h = b.var("v", "visible", ("nv",)), b.var("h", "hidden", ("nh",))
-    a, c = b.var("a", "param", ("nv",)), b.var("b", "param", ("nh",))
-    W = b.var("W", "param", ("nv", "nh"))
-    vWh = b.add("tensordot", b.add("tensordot", v, W, n=1), h, n=1)
-    energy = b.add("sub", b.add("sub", b.add("neg", b.add("tensordot", a, v, n=1)),
-                                b.add("tensordot", c, h, n=1)), vWh)
-    b.output("energy", energy)
-    return b
-
-
-RBM_DIMS = {"nv": 4, "nh": 3}
-
-
-def rbm_values(rng, batch=BATCH):
-    return {
-        "v": rng.integers(0, 2, size=(batch, 4)).astype(float),
-        "h": rng.integers(0, 2, size=(batch, 3)).astype(float),
-        "a": rng.normal(size=4), "b": rng.normal(size=3), "W": rng.normal(size=(4, 3)),
-    }
-
-
 def test_rbm_energy_gradients_by_hand():
-    """E = -a.v - b.h - v W h: dE/dW = -v h^T, dE/da = -v, dE/db = -h, dE/dv = -(a + W h), dE/dh = -(b + W^T v)."""
+    """E = -a.v - b.h - v W h.
+
+    dE/dW = -v h^T, dE/da = -v, dE/db = -h, dE/dv = -(a + W h), dE/dh = -(b + W^T v).
+    """
     rng = np.random.default_rng(1)
     g, x = rbm().g, rbm_values(rng)
     got = reverse_mode_gradients(g, "energy", ["W", "a", "b", "v", "h"], x, RBM_DIMS, batch=BATCH)
@@ -126,32 +122,11 @@ def test_operand_used_twice():
     b.output("y", b.add("sum", b.add("add", b.add("mul", x, x), x)))
     rng = np.random.default_rng(4)
     values = {"x": rng.normal(size=(BATCH, 3))}
-    np.testing.assert_allclose(evaluate(b.g, values, {}, batch=BATCH)["y"],
-                               (values["x"] ** 2 + values["x"]).sum(axis=1))
+    np.testing.assert_allclose(
+        evaluate(b.g, values, {}, batch=BATCH)["y"], (values["x"] ** 2 + values["x"]).sum(axis=1)
+    )
     got = reverse_mode_gradients(b.g, "y", ["x"], values, {}, batch=BATCH)["x"]
     np.testing.assert_allclose(got, 2 * values["x"] + 1)
-
-
-MLP_DIMS = {"d": 3, "k": 2, "c": 3}
-
-
-def mlp():
-    """cross_entropy(softmax(relu(x W1 + b1) W2 + b2), t), built from the language's FUNCTIONS."""
-    b = Builder()
-    x, t = b.var("x", "input", ("d",)), b.var("t", "target", ("c",))
-    W1, b1 = b.var("W1", "param", ("d", "k")), b.var("b1", "param", ("k",))
-    W2, b2 = b.var("W2", "param", ("k", "c")), b.var("b2", "param", ("c",))
-    hidden = FUNCTIONS["relu"].expand(b, b.add("add", b.add("tensordot", x, W1, n=1), b1))
-    y = FUNCTIONS["softmax"].expand(b, b.add("add", b.add("tensordot", hidden, W2, n=1), b2))
-    b.output("loss", FUNCTIONS["cross_entropy"].expand(b, y, t))
-    return b
-
-
-def mlp_values(rng, batch=BATCH):
-    t = np.eye(3)[rng.integers(0, 3, size=batch)] if batch else np.eye(3)[1]
-    lead = (batch,) if batch else ()
-    return {"x": rng.normal(size=lead + (3,)), "t": t, "W1": rng.normal(size=(3, 2)),
-            "b1": rng.normal(size=2) + 0.5, "W2": rng.normal(size=(2, 3)), "b2": rng.normal(size=3)}
 
 
 MLP_PARAMS = ["W1", "b1", "W2", "b2"]
@@ -185,8 +160,11 @@ def test_losses_over_named_dims(loss):
     y = FUNCTIONS["sigmoid"].expand(b, b.add("tensordot", x, W, n=1))
     b.output("loss", FUNCTIONS[loss].expand(b, y, t))
     rng = np.random.default_rng(6)
-    values = {"x": rng.normal(size=(BATCH, 3)), "t": rng.uniform(0.1, 0.9, size=(BATCH, 3)),
-              "W": rng.normal(size=(3, 3))}
+    values = {
+        "x": rng.normal(size=(BATCH, 3)),
+        "t": rng.uniform(0.1, 0.9, size=(BATCH, 3)),
+        "W": rng.normal(size=(3, 3)),
+    }
     assert_gradients_ok(check_gradients(b.g, "loss", ["W", "x"], values, {"n": 3}, batch=BATCH))
 
 
@@ -206,6 +184,14 @@ def test_gradient_of_the_output_itself():
     b.output("s", s)
     got = evaluate(simplify(gradient_graph(b.g, "s", ["s"])), {"s": 2.0}, {})["s"]
     assert got == 1.0
+
+
+def test_central_differences_of_a_scalar_param():
+    """sum(s) of a scalar s is s itself: the evaluator must not hand back the input array."""
+    b = Builder()
+    s = b.var("s", "param", ())
+    b.output("y", b.add("sum", b.add("sum", s)))
+    np.testing.assert_allclose(central_differences(b.g, "y", ["s"], {"s": 0.3}, {}, batch=2)["s"], [1.0, 1.0])
 
 
 def test_reverse_mode_needs_a_scalar():
@@ -232,8 +218,13 @@ def test_gradient_graph_leaves_the_input_graph_alone():
 
 # ---------------------------------------------------------------- random graphs
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
-                min_size=1, max_size=10))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
+        min_size=1,
+        max_size=10,
+    )
+)
 def test_random_graphs_against_central_differences(steps):
     b, _ = build_random(steps, SMOOTH_OPS)
     values = random_leaf_values(np.random.default_rng(len(steps)), batch=2)
@@ -256,8 +247,9 @@ def test_symbolic_rbm():
 
 
 def test_symbolic_mlp():
-    assert_matches_symbolic(mlp().g, "loss", MLP_PARAMS + ["x"], mlp_values(np.random.default_rng(9), None),
-                            MLP_DIMS)
+    assert_matches_symbolic(
+        mlp().g, "loss", MLP_PARAMS + ["x"], mlp_values(np.random.default_rng(9), None), MLP_DIMS
+    )
 
 
 SYMBOLIC_CASES = [c for c in CASES if c.op not in ("sign", "step") and len(c.shapes[0]) <= 2]

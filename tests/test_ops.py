@@ -12,11 +12,11 @@ import itertools
 import numpy as np
 import pytest
 import sympy
-from opcases import BATCH, CASES, DIMS, case_graph, case_values, resolve
+from cases import BATCH, CASES, DIMS, case_graph, case_values, resolve
 
 from ebmc.ir.evaluate import EvaluationError, NumpyContext, evaluate
 from ebmc.ir.graph import Builder, batched
-from ebmc.ir.ops import OPS, FUNCTIONS, ShapeError, broadcast_shapes
+from ebmc.ir.ops import FUNCTIONS, OPS, ShapeError, broadcast_shapes
 from ebmc.passes.symbolic import sympy_attrs
 
 LEAVES = ("var", "const", "numel", "batch_size")
@@ -30,7 +30,7 @@ FLAGGED = [
 
 def sample(values, flags, s):
     """The values of sample s: batched operands sliced, the others as they are."""
-    return {k: (v[s] if f else v) for (k, v), f in zip(values.items(), flags)}
+    return {k: (v[s] if f else v) for (k, v), f in zip(values.items(), flags, strict=True)}
 
 
 def test_every_op_is_covered():
@@ -83,7 +83,10 @@ def test_batch_tensordot_is_sum_over_samples(case, flags):
     """Both operands batched is the fused BLAS call; with a constant operand it still sums the batch."""
     rng = np.random.default_rng(3)
     b = Builder()
-    xs = [b.var(f"x{i}", "visible" if f else "param", s) for i, (s, f) in enumerate(zip(case.shapes, flags))]
+    xs = [
+        b.var(f"x{i}", "visible" if f else "param", s)
+        for i, (s, f) in enumerate(zip(case.shapes, flags, strict=True))
+    ]
     b.output("y", b.add("batch_tensordot", *xs, **case.attrs))
     assert not batched(b.g)[b.g.graph["outputs"]["y"]]
     values = case_values(rng, case, flags, BATCH)
@@ -161,8 +164,10 @@ def test_float32():
     b = Builder()
     x = b.var("x", "visible", (3,))
     b.output("y", b.add("sum", b.add("sigmoid", b.add("mul", x, b.const(2.0, (2, 3))))))
-    got = evaluate(b.g, {"x": np.ones((4, 3))}, DIMS, batch=4, dtype=np.float32)["y"]
-    assert got.dtype == np.float32 and got.shape == (4,)
+    b.output("step", b.add("step", x))  # a number, not a bool: sign(step(x)) must work
+    got = evaluate(b.g, {"x": np.ones((4, 3))}, DIMS, batch=4, dtype=np.float32)
+    assert got["y"].dtype == np.float32 and got["y"].shape == (4,)
+    assert got["step"].dtype == np.float32
 
 
 # ---------------------------------------------------------------- shape rules

@@ -19,38 +19,12 @@ from collections.abc import Mapping
 import networkx as nx
 import numpy as np
 
+from . import runtime
 from .graph import args, batched, op_table
 from .ops import Arg
 
-
-# ---------------------------------------------------------------- runtime helpers
-# The generated module defines the same functions; `NumpyContext.helper` names them.
-def sigmoid(x):
-    """1 / (1 + exp(-x)), as 0.5 * (1 + tanh(x / 2)): no overflow for large |x|."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def softplus(x):
-    """log(1 + exp(x)), without overflow."""
-    return np.logaddexp(0.0, x)
-
-
-def logsumexp(x, axis=None):
-    """log(sum(exp(x))) over `axis` (None: every axis), shifted by the max so nothing overflows."""
-    x = np.asarray(x)
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
-
-
-def softmax(x):
-    """exp(x) / sum(exp(x)) along the last axis, shifted by the max so nothing overflows."""
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
-
-
-HELPERS = {"sigmoid": sigmoid, "softplus": softplus, "logsumexp": logsumexp, "softmax": softmax}
+# the generated module defines the same functions, from the same source text
+HELPERS = {"_" + name: fn for name, fn in runtime.load().items()}
 
 
 class EvaluationError(Exception):
@@ -71,9 +45,9 @@ class NumpyContext:
 
     def helper(self, name: str) -> str:
         """The name of the runtime helper function `name`."""
-        if name not in HELPERS:
+        if "_" + name not in HELPERS:
             raise EvaluationError(f"no runtime helper named {name!r} (known: {', '.join(HELPERS)})")
-        return name
+        return "_" + name
 
     def shape(self, symshape: tuple) -> str:
         """Code for the tuple of a shape."""
@@ -115,8 +89,14 @@ class Plan:
     `run(values)` may then be called many times (finite differences do).
     """
 
-    def __init__(self, g: nx.DiGraph, dims: Mapping[str, int], batch: int | None = None,
-                 outputs: list[str] | None = None, dtype=np.float64):
+    def __init__(
+        self,
+        g: nx.DiGraph,
+        dims: Mapping[str, int],
+        batch: int | None = None,
+        outputs: list[str] | None = None,
+        dtype=np.float64,
+    ):
         self.g = g
         self.dims = dict(dims)
         self.batch = batch
@@ -171,9 +151,14 @@ class Plan:
         return {name: np.asarray(env[f"t{n}"]) for name, n in self.outputs.items()}
 
 
-def evaluate(g: nx.DiGraph, values: Mapping[str, np.ndarray], dims: Mapping[str, int],
-             batch: int | None = None, outputs: list[str] | None = None,
-             dtype=np.float64) -> dict[str, np.ndarray]:
+def evaluate(
+    g: nx.DiGraph,
+    values: Mapping[str, np.ndarray],
+    dims: Mapping[str, int],
+    batch: int | None = None,
+    outputs: list[str] | None = None,
+    dtype=np.float64,
+) -> dict[str, np.ndarray]:
     """output name -> value of every output of g (or of `outputs`).
 
     `values` maps var names to arrays; with `batch=B` the batched vars carry a

@@ -35,6 +35,8 @@ class Builder:
 
     def __init__(self, graph: nx.DiGraph | None = None):
         self.g = graph if graph is not None else nx.DiGraph(outputs={})
+        # a copied graph shares its attribute values with the original: own the outputs
+        self.g.graph["outputs"] = dict(self.g.graph.get("outputs", {}))
         self.ops = op_table()
         self._memo: dict = {}
         for n in self.g.nodes:

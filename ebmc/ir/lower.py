@@ -8,14 +8,26 @@ from __future__ import annotations
 
 from ..errors import EbmcError, did_you_mean
 from ..frontend import ast
-from .graph import Builder
-from .ops import FUNCTIONS, ShapeError, fmt
+from .graph import Builder, op_table
+from .ops import FUNCTIONS, Function, ShapeError, fmt
+
+# elementwise ops of the table that are steps of derivatives, not functions of the language
+INTERNAL_OPS = ("neg", "sign", "step")
 
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "tensordot"}
 
 
 def _error(message: str, span: ast.Span) -> EbmcError:
     return EbmcError(message, span.line, span.column, length=span.length)
+
+
+def language_functions() -> dict[str, Function]:
+    """The functions a model may call: the language's own, and every elementwise op a plugin adds."""
+    table = dict(FUNCTIONS)
+    for name, op in op_table().items():
+        if op.elementwise and op.arity == 1 and name not in table and name not in INTERNAL_OPS:
+            table[name] = Function(name, 1, lambda b, x, _op=name: b.add(_op, x), op.doc)
+    return table
 
 
 def lower_expr(b: Builder, expr: ast.Expr, env: dict) -> int:
@@ -63,9 +75,10 @@ class _Lowerer:
         if e.func == "dense":
             raise _error("dense(...) can only be the whole right-hand side of a 'layer' or 'output'",
                          e.func_span)
-        fn = FUNCTIONS.get(e.func)
+        functions = language_functions()
+        fn = functions.get(e.func)
         if fn is None:
-            known = list(FUNCTIONS) + ["dense"]
+            known = list(functions) + ["dense"]
             raise _error(f"unknown function '{e.func}'{did_you_mean(e.func, known)}", e.func_span)
         if len(e.args) != fn.arity:
             plural = "s" if fn.arity != 1 else ""

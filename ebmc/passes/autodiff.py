@@ -38,11 +38,12 @@ def reverse_mode(b: Builder, y: int, wrt: list[int]) -> dict[int, int]:
             continue
         operands = args(g, n)
         needs = [a in reached for a in operands]
-        rule = b.ops[g.nodes[n]["op"]].vjp
+        op = g.nodes[n]["op"]
+        rule = b.ops[op].vjp
         if rule is None:
-            raise ValueError(f"cannot differentiate through '{g.nodes[n]['op']}' (node %{n}): it has no vjp rule")
+            raise ValueError(f"cannot differentiate through '{op}' (node %{n}): it has no vjp rule")
         parts = rule(b, n, adjoint[n], operands, needs)
-        for a, part, need in zip(operands, parts, needs):
+        for a, part, need in zip(operands, parts, needs, strict=True):
             if not need or part is None:
                 continue
             part = unbroadcast(b, part, b.shape(a))

@@ -95,7 +95,7 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
     a.graphs["grad"] = _param_gradients(energy, a.trained_params)
     for name, grp in groups.items():
         a.graphs[f"conditional_{name}"] = _conditional(fields, name, grp)
-    for side, other in (("hidden", "visible"), ("visible", "hidden")):
+    for side in ("hidden", "visible"):
         names = [n for n, g in groups.items() if g.role == side]
         if names and all(not depends_on(fields, fields.graph["outputs"][n], _var_nodes(fields, names))
                          for n in names):

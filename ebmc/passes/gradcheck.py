@@ -29,13 +29,21 @@ def _var_nodes(g: nx.DiGraph, names) -> dict:
     found = leaves(g)
     missing = [w for w in names if w not in found]
     if missing:
-        raise KeyError(f"no var named {', '.join(map(repr, missing))} in the graph (vars: {', '.join(found)})")
+        raise KeyError(
+            f"no var named {', '.join(map(repr, missing))} in the graph (vars: {', '.join(found)})"
+        )
     return {w: found[w] for w in names}
 
 
-def central_differences(g: nx.DiGraph, output: str, wrt_names: list[str], values: Mapping[str, np.ndarray],
-                        dims: Mapping[str, int], eps: float = 1e-6, batch: int | None = None
-                        ) -> dict[str, np.ndarray]:
+def central_differences(
+    g: nx.DiGraph,
+    output: str,
+    wrt_names: list[str],
+    values: Mapping[str, np.ndarray],
+    dims: Mapping[str, int],
+    eps: float = 1e-6,
+    batch: int | None = None,
+) -> dict[str, np.ndarray]:
     """name -> d(output)/d(name) by central differences, in float64.
 
     A batched var's entry is perturbed in every sample at once: sample s's
@@ -66,9 +74,14 @@ def central_differences(g: nx.DiGraph, output: str, wrt_names: list[str], values
     return grads
 
 
-def reverse_mode_gradients(g: nx.DiGraph, output: str, wrt_names: list[str],
-                           values: Mapping[str, np.ndarray], dims: Mapping[str, int],
-                           batch: int | None = None) -> dict[str, np.ndarray]:
+def reverse_mode_gradients(
+    g: nx.DiGraph,
+    output: str,
+    wrt_names: list[str],
+    values: Mapping[str, np.ndarray],
+    dims: Mapping[str, int],
+    batch: int | None = None,
+) -> dict[str, np.ndarray]:
     """name -> d(output)/d(name) from the simplified reverse-mode gradient graph, per sample."""
     nodes = _var_nodes(g, wrt_names)
     grad_graph = simplify(gradient_graph(g, output, list(wrt_names)))
@@ -76,9 +89,17 @@ def reverse_mode_gradients(g: nx.DiGraph, output: str, wrt_names: list[str],
     return {w: _per_sample(got[w], batch, resolve(g.nodes[nodes[w]]["shape"], dims)) for w in wrt_names}
 
 
-def check_gradients(g: nx.DiGraph, output: str, wrt: list[str], values: Mapping[str, np.ndarray],
-                    dims: Mapping[str, int], rtol: float = 1e-5, atol: float = 1e-7,
-                    batch: int | None = None, eps: float = 1e-6) -> list[tuple[str, float, float, bool]]:
+def check_gradients(
+    g: nx.DiGraph,
+    output: str,
+    wrt: list[str],
+    values: Mapping[str, np.ndarray],
+    dims: Mapping[str, int],
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    batch: int | None = None,
+    eps: float = 1e-6,
+) -> list[tuple[str, float, float, bool]]:
     """One row (name, max abs err, max rel err, ok) per var of `wrt`.
 
     ok means |reverse - numeric| <= atol + rtol * |numeric| everywhere; the

@@ -81,7 +81,7 @@ def _fold_scalar(b: Simplifier, op: str, values: list[float], attrs) -> float | 
     code = b.ops[op].numpy([Arg(n, (), False) for n in names], attrs, NumpyContext({}))
     with np.errstate(all="ignore"):
         try:
-            result = float(eval(code, {"np": np, **HELPERS}, dict(zip(names, map(np.float64, values)))))
+            result = float(eval(code, {"np": np, **HELPERS}, dict(zip(names, map(np.float64, values), strict=True))))
         except (ArithmeticError, ValueError, TypeError):
             return None
     return result if math.isfinite(result) else None

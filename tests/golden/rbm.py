@@ -16,7 +16,7 @@ def _sample_bernoulli(rng, p):
 
 def _sigmoid(x):
     """1 / (1 + exp(-x)), computed as 0.5 * (1 + tanh(x / 2)): never overflows, and tanh is fast."""
-    t = np.multiply(x, 0.5)
+    t = np.asarray(np.multiply(x, 0.5))
     np.tanh(t, out=t)
     t *= 0.5
     t += 0.5
@@ -104,6 +104,7 @@ class Rbm:
 
     @staticmethod
     def _unbatch(x, single):
+        """Drop the batch axis again when the caller passed single samples."""
         return x[0] if single else x
 
     def energy(self, *, v, h):
@@ -152,6 +153,7 @@ class Rbm:
         return self._unbatch(self._sample_v(h), single)
 
     def _sample_v(self, h):
+        """v ~ p(v | h), drawn from mean_v."""
         return _sample_bernoulli(self.rng, self._mean_v(h))
 
     def mean_h(self, *, v):
@@ -173,6 +175,7 @@ class Rbm:
         return self._unbatch(self._sample_h(v), single)
 
     def _sample_h(self, v):
+        """h ~ p(h | v), drawn from mean_h."""
         return _sample_bernoulli(self.rng, self._mean_h(v))
 
     def free_energy(self, *, v):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast as pyast
 from dataclasses import dataclass
 
+from ...ir.runtime import HELPERS
 from .emit import NumpyContext
 from .module import EnergyClass, camel
-from .runtime import HELPERS
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class NumpyBackend:
             "Do not edit: change the model file and compile again. Needs numpy only.\n"
             '"""',
             "",
-            *(["import time", ""] if any(a.model.train is not None for a in analyses) else []),
+            "import time",
+            "",
             "import numpy as np",
             "",
             *(h + "\n\n" for h in helpers),

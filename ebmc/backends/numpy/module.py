@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ...errors import EbmcError
 from ...frontend.printer import unparse
 from ...ir.graph import leaves
 from ...passes.batch import batch_sums
@@ -139,9 +140,7 @@ class EnergyClass:
             self._reconstruct()
             self._complete()
             self._log_prob()
-            trainer = self._trainer()
-            if trainer is not None:
-                trainer.write(self)
+            self._trainer().write(self)
             self._save_load()
         return c.text()
 
@@ -255,6 +254,7 @@ def _batches(self, **arrays):
 
 @staticmethod
 def _unbatch(x, single):
+    """Drop the batch axis again when the caller passed single samples."""
     return x[0] if single else x
 ''')
         if any(p.init.kind in ("glorot", "he") for p in self.m.params.values()):
@@ -362,6 +362,7 @@ def _symmetric(w):
         c = self.code
         c(f"def _sample_{name}({', '.join(['self', *args])}):")
         with c.indent():
+            c.docstring(f"{name} ~ p({name} | {given}), drawn from mean_{name}.")
             c(f"return {sampler}(self.rng, self._mean_{name}({', '.join(args)}))")
         c("")
 
@@ -560,10 +561,17 @@ def _enumerate(self, size, free_energy, groups):
         return "[" + ", ".join(items) + "]"
 
     def _trainer(self):
-        if self.m.train is None:
-            return None
+        """The trainer plugin named by `train` (cd when the model names none)."""
         trainers = registry().trainers
-        return trainers.get(self.m.train.name)
+        name = self.m.train.name if self.m.train is not None else "cd"
+        if name not in trainers:
+            span = self.m.train.span
+            raise EbmcError(
+                f"the '{name}' trainer is not available for energy models in this version of ebmc "
+                f"(installed: {', '.join(sorted(trainers))})",
+                span.line, span.column, length=span.length,
+            )
+        return trainers[name]
 
     def _save_load(self) -> None:
         self.code.block('''

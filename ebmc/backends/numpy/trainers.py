@@ -54,16 +54,16 @@ class ContrastiveDivergence:
     doc: str = ""
 
     def write(self, cls) -> None:
-        a, c = cls.a, cls.code
+        a = cls.a
         if "hidden" not in a.summable:
             from ...errors import EbmcError
 
-            span = cls.m.train.span
+            span = cls.m.train.span if cls.m.train else cls.m.span
             raise EbmcError(
                 f"'{self.name}' needs hidden units that the energy makes independent given the visible ones",
                 span.line, span.column, length=span.length,
             )
-        defaults = {**self.options, **cls.m.train.options}
+        defaults = {**self.options, **(cls.m.train.options if cls.m.train else {})}
         vis, hid = a.visible, a.hidden
         stats = statistics_graph(a.graphs["grad"], hid, vis)
         self._fit(cls, defaults, vis, hid)

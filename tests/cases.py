@@ -1,4 +1,6 @@
-"""Op test cases shared by test_ops.py and test_autodiff.py: operand shapes, attrs, domains, references.
+"""Graphs shared by the tests: one case per op, random expression graphs, and the classic models.
+
+Op cases: operand shapes, attrs, domains, references.
 
 Each case is one op applied to operands of given per-sample shapes, with a
 plain numpy reference for one sample and a domain for each operand's random
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ebmc.ir.graph import Builder
+from ebmc.ir.ops import FUNCTIONS, ShapeError
 
 DIMS = {"N": 3, "M": 2}
 BATCH = 3
@@ -66,8 +69,16 @@ BINARY = {
     "pow": (np.power, ("pos", "any")),
 }
 BINARY_SHAPES = [
-    ((), ()), ((3,), (3,)), ((), (3,)), ((3,), ()), ((2, 3), (3,)), ((3,), (2, 3)),
-    ((2, 1), (1, 3)), ((2, 3, 4), (3, 1)), ((4,), (2, 3, 4)), (("N",), (2, "N")),
+    ((), ()),
+    ((3,), (3,)),
+    ((), (3,)),
+    ((3,), ()),
+    ((2, 3), (3,)),
+    ((3,), (2, 3)),
+    ((2, 1), (1, 3)),
+    ((2, 3, 4), (3, 1)),
+    ((4,), (2, 3, 4)),
+    (("N",), (2, "N")),
 ]
 
 
@@ -99,11 +110,24 @@ def resolve(shape):
 
 
 SUM_TO = [
-    ((2, 3), (3,)), ((2, 3), (1, 3)), ((2, 3), (2, 1)), ((2, 3), ()), ((4, 2, 3), (2, 1)),
-    ((2, 3), (2, 3)), ((4, 2, 3), (1, 1)), (("N", 2), (2,)), ((2, 3), (1, 1)), ((3,), ()),
+    ((2, 3), (3,)),
+    ((2, 3), (1, 3)),
+    ((2, 3), (2, 1)),
+    ((2, 3), ()),
+    ((4, 2, 3), (2, 1)),
+    ((2, 3), (2, 3)),
+    ((4, 2, 3), (1, 1)),
+    (("N", 2), (2,)),
+    ((2, 3), (1, 1)),
+    ((3,), ()),
 ]
 BROADCAST = [
-    ((3,), (2, 3)), ((), (2, 3)), ((1, 3), (2, 3)), ((2, 1), (2, 3)), ((3,), ("N", 2, 3)), ((), ()),
+    ((3,), (2, 3)),
+    ((), (2, 3)),
+    ((1, 3), (2, 3)),
+    ((2, 1), (2, 3)),
+    ((3,), ("N", 2, 3)),
+    ((), ()),
     ((2, 1), (4, 2, 3)),
 ]
 
@@ -111,15 +135,20 @@ CASES: list[Case] = [
     *(Case(op, (s,), f, domains=(d,)) for op, (f, d) in UNARY.items() for s in UNARY_SHAPES),
     *(Case(op, shapes, f, domains=d) for op, (f, d) in BINARY.items() for shapes in BINARY_SHAPES),
     *_tensordot_cases(),
-    *(Case("transpose", (tuple((2, 3, 4)[:r]),), lambda x, p=p: np.transpose(x, p), {"perm": p})
-      for r in range(4) for p in itertools.permutations(range(r))),
+    *(
+        Case("transpose", (tuple((2, 3, 4)[:r]),), lambda x, p=p: np.transpose(x, p), {"perm": p})
+        for r in range(4)
+        for p in itertools.permutations(range(r))
+    ),
     *(Case("sum", (s,), np.sum) for s in [(), (3,), (2, 3), (2, "N", 4)]),
     *(Case("logsumexp", (s,), lambda x: np.log(np.exp(x).sum())) for s in [(), (3,), (2, 3), (2, 3, 4)]),
     *(Case("sum_last", (s,), lambda x: x.sum(axis=-1, keepdims=True)) for s in [(3,), (2, "N"), (2, 3, 4)]),
     *(Case("softmax", (s,), _softmax) for s in [(3,), (2, "N"), (2, 3, 4)]),
     *(Case("sum_to", (src,), lambda x, t=t: _sum_to(x, resolve(t)), {"shape": t}) for src, t in SUM_TO),
-    *(Case("broadcast", (src,), lambda x, t=t: np.broadcast_to(x, resolve(t)), {"shape": t})
-      for src, t in BROADCAST),
+    *(
+        Case("broadcast", (src,), lambda x, t=t: np.broadcast_to(x, resolve(t)), {"shape": t})
+        for src, t in BROADCAST
+    ),
 ]
 
 
@@ -136,7 +165,10 @@ def case_graph(case: Case, flags=None):
     """A graph computing `case` on vars x0, x1 (batched ones are 'visible', the others 'param')."""
     flags = flags or (False,) * len(case.shapes)
     b = Builder()
-    xs = [b.var(f"x{i}", "visible" if f else "param", s) for i, (s, f) in enumerate(zip(case.shapes, flags))]
+    xs = [
+        b.var(f"x{i}", "visible" if f else "param", s)
+        for i, (s, f) in enumerate(zip(case.shapes, flags, strict=True))
+    ]
     b.output("y", b.add(case.op, *xs, **case.attrs))
     return b
 
@@ -144,7 +176,7 @@ def case_graph(case: Case, flags=None):
 def case_values(rng, case: Case, flags=None, batch=None):
     flags = flags or (False,) * len(case.shapes)
     values = {}
-    for i, (s, f) in enumerate(zip(case.shapes, flags)):
+    for i, (s, f) in enumerate(zip(case.shapes, flags, strict=True)):
         lead = (batch,) if f and batch is not None else ()
         values[f"x{i}"] = random_value(rng, lead + tuple(s), case.domain(i))
     return values
@@ -155,15 +187,31 @@ def case_values(rng, case: Case, flags=None, batch=None):
 # the pool starts with the leaves and grows by one node a step. Steps whose shapes do not fit
 # are skipped. Leaf values are in [-1, 1] and the ops keep values bounded, so nothing overflows.
 RANDOM_LEAVES = {"x": ("visible", (3,)), "y": ("param", (3,)), "W": ("param", (3, 3)), "s": ("param", ())}
-SMOOTH_OPS = ("add", "sub", "mul", "neg", "tanh", "sigmoid", "square", "tensordot", "outer", "transpose",
-              "sum", "sum_last", "sum_to", "broadcast", "pow", "softmax", "logsumexp", "softplus")
+SMOOTH_OPS = (
+    "add",
+    "sub",
+    "mul",
+    "neg",
+    "tanh",
+    "sigmoid",
+    "square",
+    "tensordot",
+    "outer",
+    "transpose",
+    "sum",
+    "sum_last",
+    "sum_to",
+    "broadcast",
+    "pow",
+    "softmax",
+    "logsumexp",
+    "softplus",
+)
 ALL_RANDOM_OPS = (*SMOOTH_OPS, "relu", "abs", "step", "sign")
 
 
 def build_random(steps, ops=ALL_RANDOM_OPS):
     """(builder, output node): the scalar sum of the last node built by `steps`."""
-    from ebmc.ir.ops import ShapeError
-
     b = Builder()
     pool = [b.var(name, role, shape) for name, (role, shape) in RANDOM_LEAVES.items()]
     pool += [b.const(0.0), b.const(1.0), b.const(-1.0), b.const(0.0, (3,)), b.const(2.0, (3, 1))]
@@ -202,4 +250,59 @@ def random_leaf_values(rng, batch=None):
     return {
         name: rng.uniform(-1.0, 1.0, size=((batch,) if role == "visible" and batch else ()) + shape)
         for name, (role, shape) in RANDOM_LEAVES.items()
+    }
+
+
+# ---------------------------------------------------------------- the classic models
+def rbm():
+    b = Builder()
+    v, h = b.var("v", "visible", ("nv",)), b.var("h", "hidden", ("nh",))
+    a, c = b.var("a", "param", ("nv",)), b.var("b", "param", ("nh",))
+    W = b.var("W", "param", ("nv", "nh"))
+    vWh = b.add("tensordot", b.add("tensordot", v, W, n=1), h, n=1)
+    energy = b.add(
+        "sub", b.add("sub", b.add("neg", b.add("tensordot", a, v, n=1)), b.add("tensordot", c, h, n=1)), vWh
+    )
+    b.output("energy", energy)
+    return b
+
+
+RBM_DIMS = {"nv": 4, "nh": 3}
+
+
+def rbm_values(rng, batch=BATCH):
+    return {
+        "v": rng.integers(0, 2, size=(batch, 4)).astype(float),
+        "h": rng.integers(0, 2, size=(batch, 3)).astype(float),
+        "a": rng.normal(size=4),
+        "b": rng.normal(size=3),
+        "W": rng.normal(size=(4, 3)),
+    }
+
+
+MLP_DIMS = {"d": 3, "k": 2, "c": 3}
+
+
+def mlp():
+    """cross_entropy(softmax(relu(x W1 + b1) W2 + b2), t), built from the language's FUNCTIONS."""
+    b = Builder()
+    x, t = b.var("x", "input", ("d",)), b.var("t", "target", ("c",))
+    W1, b1 = b.var("W1", "param", ("d", "k")), b.var("b1", "param", ("k",))
+    W2, b2 = b.var("W2", "param", ("k", "c")), b.var("b2", "param", ("c",))
+    hidden = FUNCTIONS["relu"].expand(b, b.add("add", b.add("tensordot", x, W1, n=1), b1))
+    y = FUNCTIONS["softmax"].expand(b, b.add("add", b.add("tensordot", hidden, W2, n=1), b2))
+    b.output("loss", FUNCTIONS["cross_entropy"].expand(b, y, t))
+    return b
+
+
+def mlp_values(rng, batch=BATCH):
+    t = np.eye(3)[rng.integers(0, 3, size=batch)] if batch else np.eye(3)[1]
+    lead = (batch,) if batch else ()
+    return {
+        "x": rng.normal(size=lead + (3,)),
+        "t": t,
+        "W1": rng.normal(size=(3, 2)),
+        "b1": rng.normal(size=2) + 0.5,
+        "W2": rng.normal(size=(2, 3)),
+        "b2": rng.normal(size=3),
     }

@@ -1,13 +1,17 @@
-"""Functions the generated modules carry with them (only those a module uses are copied in).
+"""The helper functions that the op table's numpy rules call (`ctx.helper(name)` -> `_name`).
 
-Each entry is the source text of one module-level function of the generated module.
+Each entry is the source text of one function: the numpy backend copies the
+ones a module uses into it, and `ir/evaluate.py` executes them, so the numbers
+in tests and in generated code come from one definition.
 """
+
+import numpy as np
 
 HELPERS = {
     "sigmoid": '''
 def _sigmoid(x):
     """1 / (1 + exp(-x)), computed as 0.5 * (1 + tanh(x / 2)): never overflows, and tanh is fast."""
-    t = np.multiply(x, 0.5)
+    t = np.asarray(np.multiply(x, 0.5))
     np.tanh(t, out=t)
     t *= 0.5
     t += 0.5
@@ -49,3 +53,11 @@ def _sample_spin(rng, m):
     return u
 ''',
 }
+
+
+def load(names=None) -> dict:
+    """name -> function, for evaluating graphs in this process."""
+    namespace = {"np": np}
+    for name in HELPERS if names is None else names:
+        exec(HELPERS[name], namespace)  # our own source text above, never user input
+    return {name: namespace["_" + name] for name in (HELPERS if names is None else names)}
