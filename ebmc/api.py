@@ -1,7 +1,8 @@
-"""The Python API: parse, compile and load model files."""
+"""The Python API: compile and load model files (`ebmc.parse` is the front end's)."""
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import os
 import sys
@@ -12,8 +13,9 @@ from pathlib import Path
 import networkx as nx
 
 from .errors import EbmcError
-from .frontend.check import parse
-from .passes.energy import analyse
+from .frontend.check import check_module
+from .frontend.parser import parse_text, read_source
+from .passes.energy import EnergyAnalysis, analyse
 from .plugins import registry
 
 
@@ -27,48 +29,60 @@ class Compiled:
 
 
 def compile(path_or_source, *, backend: str = "numpy", **dims) -> Compiled:  # noqa: A001
-    """Parse, check, analyse and generate code. `.graphs` maps "<model>.<graph>" to DAGs
-    (and the bare graph name too when the file holds one model)."""
+    """Parse, check, analyse and generate code.
+
+    `.source` is the generated module's text; `.graphs` maps "<model>.<graph>" to the
+    DAGs it was generated from (and the bare graph name too when the file holds one model).
+    """
     from . import __version__
 
-    models = parse(path_or_source, **dims)
-    filename, text = _input(path_or_source)
+    filename, text = read_source(path_or_source)
     backends = registry().backends
     if backend not in backends:
         raise EbmcError(f"unknown backend '{backend}'; available: {', '.join(sorted(backends))}")
-    analyses = []
-    for m in models:
-        if m.energy is None:
-            raise EbmcError(
-                f"model '{m.name}' has a loss: networks are not supported by this version of the "
-                "numpy backend", m.span.line, m.span.column, length=m.span.length,
-            )
-        try:
-            analyses.append(analyse(m))
-        except EbmcError as err:
-            raise err.with_context(filename, text) from None
-    try:
+    with _pointing_into(filename, text):
+        analyses = _analyse(text, dims)
         source = backends[backend].generate(analyses, os.path.basename(filename), __version__)
-    except EbmcError as err:
-        raise err.with_context(filename, text) from None
     graphs = {}
     for a in analyses:
         for key, g in a.graphs.items():
             graphs[f"{a.model.name}.{key}"] = g
             if len(analyses) == 1:
                 graphs[key] = g
-    return Compiled(source, graphs, models)
+    return Compiled(source, graphs, [a.model for a in analyses])
 
 
-def _input(path_or_source) -> tuple[str, str | None]:
-    """The file name errors should show, and the text (read as parse reads it)."""
-    if isinstance(path_or_source, str) and ("\n" in path_or_source or "{" in path_or_source):
-        return "<string>", path_or_source
-    path = os.fspath(path_or_source)
-    try:
-        return path, Path(path).read_bytes().decode("utf-8", errors="replace")
-    except OSError:
-        return path, None
+def analyse_file(path_or_source, **dims) -> list[EnergyAnalysis]:
+    """Parse, check and analyse every model of a file: what `compile` does before generating code."""
+    filename, text = read_source(path_or_source)
+    with _pointing_into(filename, text):
+        return _analyse(text, dims)
+
+
+def _analyse(text: str, dims: dict) -> list[EnergyAnalysis]:
+    models = check_module(parse_text(text), dims)
+    for m in models:
+        if m.energy is None:
+            raise EbmcError(
+                f"model '{m.name}' is a network (it has a loss): this version of ebmc compiles energy "
+                "models only", m.span.line, m.span.column,
+            )
+    return [analyse(m) for m in models]
+
+
+class _pointing_into:
+    """Fill in the file name and text of any EbmcError raised inside the block."""
+
+    def __init__(self, filename: str, text: str):
+        self.filename, self.text = filename, text
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if isinstance(err, EbmcError):
+            err.with_context(self.filename, self.text)
+        return False
 
 
 def load(path_or_source, **dims) -> types.ModuleType:
@@ -77,11 +91,8 @@ def load(path_or_source, **dims) -> types.ModuleType:
     name = "ebmc_generated_" + "_".join(m.name for m in compiled.models)
     module = types.ModuleType(name)
     module.__file__ = f"<ebmc:{name}>"
-    exec(builtins_compile(compiled.source, module.__file__, "exec"), module.__dict__)
+    exec(builtins.compile(compiled.source, module.__file__, "exec"), module.__dict__)
     return module
-
-
-builtins_compile = __builtins__["compile"] if isinstance(__builtins__, dict) else __builtins__.compile
 
 
 def import_file(path: str | Path) -> types.ModuleType:

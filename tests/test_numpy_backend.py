@@ -253,3 +253,18 @@ def test_golden_generated_code():
     golden = (EXAMPLES.parent / "tests" / "golden" / "rbm.py").read_text()
     source = ebmc.compile(EXAMPLES / "rbm.ebm").source
     assert source.replace("rbm.ebm", "X") == golden.replace("rbm.ebm", "X")
+
+
+@pytest.mark.parametrize("name", ["lr", "v_model", "keep_v", "n", "step"])
+def test_names_the_generated_code_needs_are_refused_at_their_declaration(name):
+    source = (EXAMPLES / "rbm.ebm").read_text().replace("param b[n_hidden]  = 0", f"param b[n_hidden]  = 0\n    param {name}[n_hidden]")
+    with pytest.raises(ebmc.EbmcError) as info:
+        ebmc.compile(source)
+    assert info.value.line == 12 and info.value.column == 5
+    assert f"'{name}' is a name the generated code needs" in info.value.message
+
+
+def test_a_dim_may_be_called_n():
+    source = (EXAMPLES / "rbm.ebm").read_text().replace("n_visible", "n")
+    m = ebmc.load(source).Rbm(seed=0, n=5)
+    assert m.params["W"].shape == (5, 128)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import keyword
 import numbers
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from ..errors import EbmcError, did_you_mean
 from ..ir.graph import Builder
-from ..ir.lower import lower_expr
+from ..ir.lower import language_functions, lower_expr
 from ..ir.ops import ACTIVATIONS, FUNCTIONS, fmt
 from ..plugins import registry
 from . import ast
@@ -30,9 +30,10 @@ UNIT_TYPES = ("bernoulli", "spin", "gaussian", "softmax")
 DATA_TYPES = ("real", "binary", "onehot")
 INITS = {"normal": ("mean", "std"), "uniform": ("low", "high"), "glorot": (), "he": ()}
 ATTRS = ("symmetric", "zero_diagonal", "fixed")
+CD_OPTIONS = ("k", "lr", "batch", "epochs", "momentum", "weight_decay")
 TRAINER_OPTIONS = {
-    "cd": ("k", "lr", "batch", "epochs", "momentum", "weight_decay"),
-    "pcd": ("k", "lr", "batch", "epochs", "momentum", "weight_decay"),
+    "cd": CD_OPTIONS,
+    "pcd": CD_OPTIONS,
     "hebbian": (),
     "storkey": (),
     "sgd": ("lr", "batch", "epochs", "momentum"),
@@ -41,11 +42,11 @@ TRAINER_OPTIONS = {
 ENERGY_TRAINERS = ("cd", "pcd", "hebbian", "storkey")
 LOSS_TRAINERS = ("sgd", "adam")
 WHOLE_OPTIONS = ("k", "batch", "epochs")  # positive whole numbers
-# the names the generated Python module uses for itself
-GENERATED_NAMES = frozenset({
-    "np", "self", "rng", "seed", "dtype", "n", "steps", "mask", "data", "params", "dims", "inputs",
-    "targets", "mode", "state", "patterns", "path", "overrides", "B",
-})
+# names the generated Python module uses for itself, whatever the model; the backend refuses,
+# at the declaration, a unit, data or param name that one of its methods needs as a local
+GENERATED_NAMES = frozenset({"np", "self", "time"})
+# dims are keyword arguments of the generated constructor, beside these
+CONSTRUCTOR_ARGUMENTS = frozenset({"seed", "dtype"})
 PYTHON_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 LANGUAGE_KEYWORDS = frozenset(KEYWORDS.values())
 
@@ -72,8 +73,11 @@ def check_module(module: ast.Module, overrides: dict | None = None) -> list[Chec
     out = []
     for model in module.models:
         if model.name in seen:
-            raise _error(f"there is already a model named '{model.name}'", model.name_span,
-                         notes=(_first(model.name, seen[model.name]),))
+            raise _error(
+                f"there is already a model named '{model.name}'",
+                model.name_span,
+                notes=(_first(model.name, seen[model.name]),),
+            )
         seen[model.name] = model.name_span
         out.append(_ModelChecker(model, overrides).check())
     return out
@@ -85,8 +89,7 @@ def _check_overrides(module: ast.Module, overrides: dict) -> dict[str, int]:
     for name, value in overrides.items():
         if name not in known:
             listing = f" (the dims are {_listing(known, 'and')})" if known else " (it has no dims)"
-            raise EbmcError(f"no model in the file has a dim named '{name}'{did_you_mean(name, known)}"
-                            f"{listing}")
+            raise EbmcError(f"no model in the file has a dim named '{name}'{did_you_mean(name, known)}{listing}")
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
             raise EbmcError(f"the size given for dim '{name}' must be a positive whole number, got {value!r}")
         out[name] = int(value)
@@ -98,8 +101,12 @@ def _error(message: str, span: ast.Span, notes: tuple[str, ...] = ()) -> EbmcErr
     return EbmcError(message, span.line, span.column, length=span.length, notes=notes)
 
 
-def _first(name: str, span: ast.Span) -> str:
-    return f"'{name}' was first defined at {span.line}:{span.column}"
+def _first(name: str, span: ast.Span, verb: str = "defined") -> str:
+    return f"'{name}' was first {verb} at {span.line}:{span.column}"
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def _listing(words, last: str = "or") -> str:
@@ -107,18 +114,24 @@ def _listing(words, last: str = "or") -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
 
 
-def reserved(name: str) -> str | None:
-    """Why `name` cannot name a dim, unit group, data array, param or layer; None if it can."""
+def reserved(name: str, functions=None, kind: str = "") -> str | None:
+    """Why `name` cannot name a dim, unit group, data array, param or layer; None if it can.
+
+    `functions`: the names of the functions a model may call (default: the language's and the plugins').
+    """
+    functions = language_functions() if functions is None else functions
     if name in PYTHON_KEYWORDS and not name.startswith("_"):
         return f"'{name}' is a Python keyword and cannot be used as a name"
     if name in LANGUAGE_KEYWORDS:
         return f"'{name}' is a keyword of the model language and cannot be used as a name"
-    if name in FUNCTIONS or name == "dense":
+    if name in FUNCTIONS or name == "dense" or name in functions:
         return f"'{name}' is the name of a function and cannot be used as a name"
     if name.startswith("_"):
         return f"'{name}' starts with '_': such names are kept for the generated code"
     if name in GENERATED_NAMES:
         return f"'{name}' is used by the generated code and cannot be used as a name"
+    if kind == "dim" and name in CONSTRUCTOR_ARGUMENTS:
+        return f"'{name}' is an argument of the generated class's constructor and cannot name a dim"
     return None
 
 
@@ -141,7 +154,7 @@ def _check_depth(expr: ast.Expr) -> None:
     stack = [(expr, 0)]
     while stack:
         e, depth = stack.pop()
-        if depth > MAX_DEPTH + 2:  # + 2: dense(...) adds a call and an addition
+        if depth > MAX_DEPTH + 3:  # + 3: the rewriting of dense(...) adds a call and two operators
             raise _error(f"this expression is nested too deeply (more than {MAX_DEPTH} levels)", e.span)
         if isinstance(e, (ast.Unary, ast.Transpose)):
             stack.append((e.operand, depth + 1))
@@ -166,6 +179,30 @@ def _trainer_keys(name: str, trainer) -> tuple[str, ...] | None:
     return TRAINER_OPTIONS.get(name)
 
 
+class _Env(Mapping):
+    """name -> graph node, for `lower_expr`; a name's `var` node is made when an expression uses it."""
+
+    def __init__(self, b: Builder):
+        self.b = b
+        self.roles: dict[str, tuple[str, tuple]] = {}
+
+    def declare(self, name: str, role: str, dims: tuple) -> None:
+        self.roles[name] = (role, dims)
+
+    def __getitem__(self, name: str) -> int:
+        role, dims = self.roles[name]
+        return self.b.var(name, role, dims)
+
+    def __contains__(self, name) -> bool:
+        return name in self.roles
+
+    def __iter__(self):
+        return iter(self.roles)
+
+    def __len__(self) -> int:
+        return len(self.roles)
+
+
 # ---------------------------------------------------------------- one model
 class _ModelChecker:
     def __init__(self, model: ast.Model, overrides: dict[str, int]):
@@ -177,7 +214,10 @@ class _ModelChecker:
         self.params: dict[str, Parameter] = {}
         self.layer_at: dict[str, int] = {}  # layer (and dense param) name -> index of its statement
         self.b = Builder()
-        self.env: dict[str, int] = {}
+        self.env = _Env(self.b)
+        self.functions = language_functions()  # the language's and the plugins' elementwise ones
+        # dense(x, N, ACT) takes the language's activations and any plugin's elementwise function
+        self.activations = (*ACTIVATIONS, *(f for f in self.functions if f not in FUNCTIONS))
 
     def check(self) -> CheckedModel:
         body = self.model.body
@@ -187,6 +227,8 @@ class _ModelChecker:
             self._declare_names(i, s)
         for s in body:
             if isinstance(s, ast.Dim):
+                if isinstance(s.value, bool) or not isinstance(s.value, int) or s.value <= 0:  # a tree made by hand
+                    raise _error(f"the size of dim '{s.name}' must be a positive whole number", s.span)
                 self.dims[s.name] = self.overrides.get(s.name, s.value)
         for s in body:
             if isinstance(s, (ast.Units, ast.Data)):
@@ -229,29 +271,36 @@ class _ModelChecker:
             if kind in words:
                 if kind in found:
                     first = found[kind].span
-                    raise _error(f"a model has at most one '{words[kind]}' statement; "
-                                 f"the first is at {first.line}:{first.column}", s.span)
+                    raise _error(
+                        f"a model has at most one '{words[kind]}' statement; "
+                        f"the first is at {first.line}:{first.column}",
+                        s.span,
+                    )
                 found[kind] = s
         energy, loss, train = found.get(ast.Energy), found.get(ast.Loss), found.get(ast.Train)
         if energy is not None and loss is not None:
             first, second = sorted((energy, loss), key=lambda s: (s.span.line, s.span.column))
             word = "energy" if first is energy else "loss"
-            raise _error(f"a model has an 'energy' (a model of units) or a 'loss' (a network), not both; "
-                         f"this one already has a '{word}' at {first.span.line}:{first.span.column}",
-                         second.span)
+            raise _error(
+                f"a model has an 'energy' (a model of units) or a 'loss' (a network), not both; "
+                f"this one already has a '{word}' at {first.span.line}:{first.span.column}",
+                second.span,
+            )
         if energy is None and loss is None:
-            raise _error(f"model '{self.model.name}' has neither an 'energy' nor a 'loss'",
-                         self.model.name_span)
+            raise _error(f"model '{self.model.name}' has neither an 'energy' nor a 'loss'", self.model.name_span)
         return energy, loss, train
 
     # -- the one namespace of a model
     def _declare(self, name: str, span: ast.Span, what: str) -> None:
-        why = reserved(name)
+        why = reserved(name, self.functions, what)
         if why:
             raise _error(why, span)
         if name in self.defined:
-            raise _error(f"'{name}' is already defined (as a {self.defined[name][0]})", span,
-                         notes=(_first(name, self.defined[name][1]),))
+            raise _error(
+                f"'{name}' is already defined (as {_a(self.defined[name][0])})",
+                span,
+                notes=(_first(name, self.defined[name][1]),),
+            )
         self.defined[name] = (what, span)
 
     def _declare_names(self, i: int, s: ast.Statement) -> None:
@@ -273,7 +322,8 @@ class _ModelChecker:
                         raise _error(
                             f"dense(...) in {s.kind} '{s.name}' declares the param '{made}', "
                             f"but '{made}' is already defined",
-                            call.func_span, notes=(_first(made, self.defined[made][1]),),
+                            call.func_span,
+                            notes=(_first(made, self.defined[made][1]),),
                         )
                     self.defined[made] = (f"param made by dense(...) in {s.kind} '{s.name}'", call.func_span)
                     self.layer_at[made] = i
@@ -288,8 +338,7 @@ class _ModelChecker:
             elif d.value not in self.dims:
                 if d.value in self.defined:
                     what = self.defined[d.value][0]
-                    raise _error(f"'{d.value}' is a {what}, not a dim; a shape lists whole numbers and "
-                                 "dims", d.span)
+                    raise _error(f"'{d.value}' is {_a(what)}, not a dim; a shape lists whole numbers and dims", d.span)
                 raise _error(f"unknown dim '{d.value}'{did_you_mean(d.value, self.dims)}", d.span)
             out.append(d.value)
         return tuple(out)
@@ -308,12 +357,16 @@ class _ModelChecker:
             kind = s.type
             if kind not in unit_types:
                 if kind in DATA_TYPES:
-                    raise _error(f"'{kind}' is a data type; units take a unit type: "
-                                 f"{_listing(unit_types)}", s.type_span)
+                    raise _error(
+                        f"'{kind}' is a data type; units take a unit type: {_listing(unit_types)}", s.type_span
+                    )
                 raise _error(f"unknown unit type '{kind}'{did_you_mean(kind, unit_types)}", s.type_span)
             if kind == "softmax" and not dims:
-                raise _error(f"softmax units choose one of several along their last axis, so they need "
-                             f"a shape, but '{s.name}' has none", s.type_span)
+                raise _error(
+                    f"softmax units choose one of several along their last axis, so they need "
+                    f"a shape, but '{s.name}' has none",
+                    s.type_span,
+                )
         else:
             if s.role == "target" and energy is not None:
                 raise _error(
@@ -325,14 +378,17 @@ class _ModelChecker:
             if kind not in DATA_TYPES:
                 span = s.type_span or s.span
                 if kind in UNIT_TYPES:
-                    raise _error(f"'{kind}' is a unit type; {s.role} data take a data type: "
-                                 f"{_listing(DATA_TYPES)}", span)
+                    raise _error(
+                        f"'{kind}' is a unit type; {s.role} data take a data type: {_listing(DATA_TYPES)}", span
+                    )
                 raise _error(f"unknown data type '{kind}'{did_you_mean(kind, DATA_TYPES)}", span)
             if kind == "onehot" and not dims:
-                raise _error(f"onehot data are one-hot along their last axis, so they need a shape, but "
-                             f"'{s.name}' has none", s.type_span or s.span)
+                raise _error(
+                    f"onehot data are one-hot along their last axis, so they need a shape, but '{s.name}' has none",
+                    s.type_span or s.span,
+                )
         self.variables[s.name] = Variable(s.name, s.role, dims, resolve(dims, self.dims), kind, s.span)
-        self.env[s.name] = self.b.var(s.name, s.role, dims)
+        self.env.declare(s.name, s.role, dims)
 
     # -- params
     def _param(self, s: ast.Param) -> None:
@@ -346,11 +402,13 @@ class _ModelChecker:
             if attr in attrs:
                 raise _error(f"the attribute '{attr}' is given twice", span)
             if attr in ("symmetric", "zero_diagonal") and (len(dims) != 2 or dims[0] != dims[1]):
-                raise _error(f"'{attr}' needs a square matrix (the same dim on both axes), but "
-                             f"'{s.name}' has shape {fmt(dims)}", span)
+                raise _error(
+                    f"'{attr}' needs a square matrix (the same dim on both axes), but '{s.name}' has shape {fmt(dims)}",
+                    span,
+                )
             attrs[attr] = span
         self.params[s.name] = Parameter(s.name, dims, resolve(dims, self.dims), init, frozenset(attrs), s.span)
-        self.env[s.name] = self.b.var(s.name, "param", dims)
+        self.env.declare(s.name, "param", dims)
 
     def _check_init(self, init: ast.Init, name: str, dims: tuple) -> None:
         if init.kind == "const":
@@ -361,28 +419,33 @@ class _ModelChecker:
         form = f"{init.kind}({', '.join(wanted)})" if wanted else init.kind
         if len(init.args) != len(wanted):
             got = len(init.args)
-            raise _error(f"{form} takes {len(wanted) or 'no'} number{'s' if len(wanted) != 1 else ''}, "
-                         f"got {got}", init.span)
+            raise _error(
+                f"{form} takes {len(wanted) or 'no'} number{'s' if len(wanted) != 1 else ''}, got {got}", init.span
+            )
         if init.kind == "normal" and init.args[1] < 0:
             raise _error(f"the std of normal(mean, std) cannot be negative, got {init.args[1]:g}", init.span)
         if init.kind == "uniform" and init.args[0] > init.args[1]:
-            raise _error(f"uniform(low, high) needs low <= high, got low {init.args[0]:g} and high "
-                         f"{init.args[1]:g}", init.span)
+            raise _error(
+                f"uniform(low, high) needs low <= high, got low {init.args[0]:g} and high {init.args[1]:g}", init.span
+            )
         if init.kind in ("glorot", "he") and not dims:
             raise _error(f"{init.kind} scales by the sizes of the axes, but '{name}' is a scalar", init.span)
 
     # -- layers
     def _layer(self, index: int, s: ast.Layer, energy, dense_params: dict) -> LayerDef:
         if s.kind == "output" and energy is not None:
-            raise _error(f"an 'output' belongs to a network with a 'loss', but this model has an 'energy' "
-                         f"(at {energy.span.line}:{energy.span.column}); use 'layer'", s.span)
+            raise _error(
+                f"an 'output' belongs to a network with a 'loss', but this model has an 'energy' "
+                f"(at {energy.span.line}:{energy.span.column}); use 'layer'",
+                s.span,
+            )
         expr = s.expr
         if isinstance(expr, ast.Call) and expr.func == "dense":
             expr, made = self._dense(index, s, expr)
             dense_params[index] = made
         node = self._lower(expr, index)
         dims = self.b.shape(node)
-        self.env[s.name] = self.b.var(s.name, s.kind, dims)
+        self.env.declare(s.name, s.kind, dims)
         return LayerDef(s.name, s.kind, expr, dims, resolve(dims, self.dims), s.span)
 
     def _dense(self, index: int, s: ast.Layer, call: ast.Call) -> tuple[ast.Expr, list[Parameter]]:
@@ -392,35 +455,34 @@ class _ModelChecker:
         x, size, act = call.args
         if isinstance(size, ast.Num):
             if size.value != int(size.value) or size.value <= 0:
-                raise _error(f"the size N in dense(x, N, ACT) must be a positive whole number or a dim, "
-                             f"got {size.value:g}", size.span)
+                raise _error(
+                    f"the size N in dense(x, N, ACT) must be a positive whole number or a dim, got {size.value:g}",
+                    size.span,
+                )
             n: int | str = int(size.value)
         elif isinstance(size, ast.Name):
             n = self._shape((ast.ShapeDim(size.id, size.span),))[0]
         else:
             raise _error("the size N in dense(x, N, ACT) must be a whole number or a dim", size.span)
         if not isinstance(act, ast.Name):
-            raise _error(f"the activation ACT in dense(x, N, ACT) must be one of {_listing(ACTIVATIONS)}",
-                         act.span)
-        if act.id not in ACTIVATIONS:
-            raise _error(f"unknown activation '{act.id}'{did_you_mean(act.id, ACTIVATIONS)}", act.span)
+            raise _error(
+                f"the activation ACT in dense(x, N, ACT) must be one of {_listing(self.activations)}", act.span
+            )
+        if act.id not in self.activations:
+            raise _error(f"unknown activation '{act.id}'{did_you_mean(act.id, self.activations)}", act.span)
         x_dims = self.b.shape(self._lower(x, index))
         if len(x_dims) != 1:
-            raise _error(f"dense(x, N, ACT) needs x to be a vector (one axis), but it has shape "
-                         f"{fmt(x_dims)}", x.span)
+            raise _error(f"dense(x, N, ACT) needs x to be a vector (one axis), but it has shape {fmt(x_dims)}", x.span)
         sp = call.span
         w_name, b_name = f"{s.name}_W", f"{s.name}_b"
         w_dims, b_dims = (x_dims[0], n), (n,)
         made = [
             Parameter(w_name, w_dims, resolve(w_dims, self.dims), ast.Init("glorot", (), sp), frozenset(), sp),
-            Parameter(b_name, b_dims, resolve(b_dims, self.dims), ast.Init("const", (0.0,), sp), frozenset(),
-                      sp),
+            Parameter(b_name, b_dims, resolve(b_dims, self.dims), ast.Init("const", (0.0,), sp), frozenset(), sp),
         ]
         for p in made:
-            self.env[p.name] = self.b.var(p.name, "param", p.dims)
-        expr: ast.Expr = ast.BinOp(
-            "+", ast.BinOp("@", x, ast.Name(w_name, sp), sp), ast.Name(b_name, sp), sp
-        )
+            self.env.declare(p.name, "param", p.dims)
+        expr: ast.Expr = ast.BinOp("+", ast.BinOp("@", x, ast.Name(w_name, sp), sp), ast.Name(b_name, sp), sp)
         if act.id != "identity":
             expr = ast.Call(act.id, (expr,), sp, call.func_span)
         return expr, made
@@ -432,32 +494,44 @@ class _ModelChecker:
         for e in _walk(expr):
             if isinstance(e, ast.Name):
                 self._check_use(e, index)
+            elif isinstance(e, ast.Call) and e.func == "dense":
+                raise _error("dense(...) can only be the whole right-hand side of a 'layer' or 'output'", e.func_span)
+            elif isinstance(e, ast.Call) and e.func not in self.functions:
+                known = [*self.functions, "dense"]
+                raise _error(f"unknown function '{e.func}'{did_you_mean(e.func, known)}", e.func_span)
         return lower_expr(self.b, expr, self.env)
 
     def _check_use(self, e: ast.Name, index: int) -> None:
         """Errors clearer than 'unknown name' for a name that exists but cannot be used here."""
         name = e.id
         if name in self.dims:
-            raise _error(f"'{name}' is a dim (a size), not a value; it cannot be used in an expression",
-                         e.span)
-        if name in FUNCTIONS or name == "dense":
+            raise _error(f"'{name}' is a dim (a size), not a value; it cannot be used in an expression", e.span)
+        if name in self.functions or name == "dense":
             raise _error(f"'{name}' is a function; call it as {name}(...)", e.span)
         if name in self.layer_at and name not in self.env:
             at = self.layer_at[name]
             layer = self.model.body[at]
             if at == index and name == layer.name:
                 raise _error(f"{layer.kind} '{name}' cannot use itself", e.span)
-            what = f"{layer.kind} '{name}'" if name == layer.name else (
-                f"'{name}', made by dense(...) in {layer.kind} '{layer.name}'")
-            raise _error(f"{what} is defined further down (at {layer.span.line}:{layer.span.column}); "
-                         "a layer can only use the layers above it", e.span)
+            what = (
+                f"{layer.kind} '{name}'"
+                if name == layer.name
+                else (f"'{name}', made by dense(...) in {layer.kind} '{layer.name}'")
+            )
+            raise _error(
+                f"{what} is defined further down (at {layer.span.line}:{layer.span.column}); "
+                "a layer can only use the layers above it",
+                e.span,
+            )
 
     def _scalar(self, expr: ast.Expr, what: str, index: int) -> ast.Expr:
         node = self._lower(expr, index)
         shape = self.b.shape(node)
         if shape != ():
-            raise _error(f"the {what} must be a scalar (one number per sample), but this expression has "
-                         f"shape {fmt(shape)}", expr.span)
+            raise _error(
+                f"the {what} must be a scalar (one number per sample), but this expression has shape {fmt(shape)}",
+                expr.span,
+            )
         return expr
 
     # -- training
@@ -466,11 +540,17 @@ class _ModelChecker:
         if s.name not in trainers:
             raise _error(f"unknown trainer '{s.name}'{did_you_mean(s.name, trainers)}", s.name_span)
         if s.name in ENERGY_TRAINERS and not self.is_energy:
-            raise _error(f"the trainer '{s.name}' trains an energy model, but this model has a 'loss'; "
-                         f"a network trains with {_listing(LOSS_TRAINERS)}", s.name_span)
+            raise _error(
+                f"the trainer '{s.name}' trains an energy model, but this model has a 'loss'; "
+                f"a network trains with {_listing(LOSS_TRAINERS)}",
+                s.name_span,
+            )
         if s.name in LOSS_TRAINERS and self.is_energy:
-            raise _error(f"the trainer '{s.name}' trains a network with a 'loss', but this model has an "
-                         f"'energy'; an energy model trains with {_listing(ENERGY_TRAINERS)}", s.name_span)
+            raise _error(
+                f"the trainer '{s.name}' trains a network with a 'loss', but this model has an "
+                f"'energy'; an energy model trains with {_listing(ENERGY_TRAINERS)}",
+                s.name_span,
+            )
         keys = _trainer_keys(s.name, trainers[s.name])
         options: dict = {}
         first: dict[str, ast.Span] = {}
@@ -481,16 +561,26 @@ class _ModelChecker:
                 hint = did_you_mean(opt.key, keys) or f" (its options are {_listing(keys, 'and')})"
                 raise _error(f"unknown option '{opt.key}' for the trainer '{s.name}'{hint}", opt.span)
             if opt.key in first:
-                raise _error(f"the option '{opt.key}' is given twice", opt.span,
-                             notes=(_first(opt.key, first[opt.key]),))
+                raise _error(
+                    f"the option '{opt.key}' is given twice",
+                    opt.span,
+                    notes=(_first(opt.key, first[opt.key], "given"),),
+                )
             first[opt.key] = opt.span
-            options[opt.key] = _option_value(opt)
+            defaults = getattr(trainers[s.name], "options", None)
+            text_ok = isinstance(defaults, dict) and isinstance(defaults.get(opt.key), str)
+            options[opt.key] = _option_value(opt, text_ok)
         return TrainSpec(s.name, options, s.span)
 
 
-def _option_value(opt: ast.TrainOption):
-    """The value of a trainer option, checked: int for k/batch/epochs, float for lr and the rates."""
+def _option_value(opt: ast.TrainOption, text_ok: bool = False):
+    """The value of a trainer option, checked: int for k/batch/epochs, float for lr and the rates.
+
+    A bare name (`method=fast`) is accepted only where a plugin's trainer has a text default.
+    """
     key, value = opt.key, opt.value
+    if text_ok and isinstance(value, str):
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _error(f"the option '{key}' must be a number, got '{value}'", opt.span)
     if key in WHOLE_OPTIONS:

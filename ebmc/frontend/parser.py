@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from copy import copy
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -28,18 +29,26 @@ from . import ast
 MAX_DEPTH = 100  # levels of operators, brackets and calls inside one another
 
 # terminal name -> its text, for keywords and punctuation
-KEYWORDS = {
-    name.upper(): name
-    for name in (
-        "model", "dim", "visible", "hidden", "input", "target", "param",
-        "layer", "output", "energy", "loss", "train",
-    )
-}
+KEYWORDS = {w.upper(): w for w in "model dim visible hidden input target param layer output energy loss train".split()}
 STATEMENTS = tuple(t for t in KEYWORDS if t != "MODEL")  # terminals that start a statement
 PUNCTUATION = {
-    "LBRACE": "{", "RBRACE": "}", "LSQB": "[", "RSQB": "]", "LPAR": "(", "RPAR": ")",
-    "COMMA": ",", "COLON": ":", "EQUAL": "=", "TILDE": "~", "PLUS": "+", "MINUS": "-",
-    "POW": "**", "STAR": "*", "SLASH": "/", "AT": "@", "DOT_T": ".T",
+    "LBRACE": "{",
+    "RBRACE": "}",
+    "LSQB": "[",
+    "RSQB": "]",
+    "LPAR": "(",
+    "RPAR": ")",
+    "COMMA": ",",
+    "COLON": ":",
+    "EQUAL": "=",
+    "TILDE": "~",
+    "PLUS": "+",
+    "MINUS": "-",
+    "POW": "**",
+    "STAR": "*",
+    "SLASH": "/",
+    "AT": "@",
+    "DOT_T": ".T",
 }
 OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
@@ -54,8 +63,9 @@ def _parser() -> Lark:
     global _PARSER
     if _PARSER is None:
         grammar = files("ebmc.grammar").joinpath("ebm.lark").read_text(encoding="utf-8")
-        _PARSER = Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                       transformer=_ToAst(), maybe_placeholders=False)
+        # No propagate_positions: the callbacks build AST nodes, not Lark trees, and take
+        # their spans from the tokens themselves.
+        _PARSER = Lark(grammar, parser="lalr", lexer="contextual", transformer=_ToAst(), maybe_placeholders=False)
     return _PARSER
 
 
@@ -78,8 +88,8 @@ def read_source(path_or_source) -> tuple[str, str]:
     try:
         with open(filename, "rb") as f:
             data = f.read()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        reason = getattr(exc, "strerror", None) or str(exc)
         raise EbmcError(f"cannot read '{filename}': {reason}", filename=filename, source="") from None
     try:
         return filename, decode(data)
@@ -95,8 +105,9 @@ def decode(data: bytes) -> str:
         before = _normalize_newlines(data[: exc.start].decode("utf-8"))
         line, column = _position(before, len(before))
         shown = _normalize_newlines(data.decode("utf-8", errors="replace"))
-        raise EbmcError(f"the file is not valid UTF-8: byte 0x{data[exc.start]:02x}", line, column,
-                        source=shown) from None
+        raise EbmcError(
+            f"the file is not valid UTF-8: byte 0x{data[exc.start]:02x}", line, column, source=shown
+        ) from None
     return _clean(text)
 
 
@@ -119,7 +130,9 @@ def _clean(text: str) -> str:
         raise EbmcError(
             f"the file contains the control character U+{ord(bad.group()):04X}; "
             "only tabs and line breaks may appear besides printable text",
-            line, column, source=text,
+            line,
+            column,
+            source=text,
         )
     return text
 
@@ -288,8 +301,7 @@ class _ToAst(Transformer):
     def named_init(self, children):
         name = children[1]
         numbers = next((c for c in children if isinstance(c, list)), [])
-        return ast.Init(name.value, tuple(float(n.value) for n in numbers),
-                        _join(_span(name), _end(children[-1])))
+        return ast.Init(name.value, tuple(float(n.value) for n in numbers), _join(_span(name), _end(children[-1])))
 
     def attrs(self, children):
         return tuple((t.value, _span(t)) for t in _tokens(children, "NAME"))
@@ -315,16 +327,23 @@ class _ToAst(Transformer):
         kw, name, rest = children[0], children[1], children[2:]
         shape = rest[0].dims if isinstance(rest[0], _Shape) else ()
         type_tok = rest[-1]
-        return ast.Units(kw.value, name.value, shape, type_tok.value, _join(_span(kw), _span(type_tok)),
-                         _span(name), _span(type_tok))
+        return ast.Units(
+            kw.value, name.value, shape, type_tok.value, _join(_span(kw), _span(type_tok)), _span(name), _span(type_tok)
+        )
 
     def data(self, children):
         kw, name, rest = children[0], children[1], children[2:]
         shape = rest[0].dims if rest and isinstance(rest[0], _Shape) else ()
         type_tok = rest[-1] if rest and isinstance(rest[-1], Token) and rest[-1].type == "NAME" else None
-        return ast.Data(kw.value, name.value, shape, type_tok.value if type_tok else None,
-                        _join(_span(kw), _end(children[-1])), _span(name),
-                        _span(type_tok) if type_tok else None)
+        return ast.Data(
+            kw.value,
+            name.value,
+            shape,
+            type_tok.value if type_tok else None,
+            _join(_span(kw), _end(children[-1])),
+            _span(name),
+            _span(type_tok) if type_tok else None,
+        )
 
     def param(self, children):
         kw, name, rest = children[0], children[1], children[2:]
@@ -396,20 +415,28 @@ class _Replay:
 
     def __init__(self, text: str):
         self.text = text
-        self.tokens: list[Token] = []
-        # a keyword written where a name fits (it then lexes as a name) at the start
-        # of a line, inside a statement: most likely that statement was left unfinished
+        self.tokens: list[Token] = []  # every token before the error
+        # The contextual lexer reads a keyword as a name where a name fits, so in
+        # `energy =` followed by `train cd` on the next line, 'train' is taken for a
+        # name and the parse fails only at 'cd'. A keyword inside a statement means
+        # that statement was left unfinished: the error is reported there, with the
+        # parser state saved just before it.
         self.restart: tuple[int, object] | None = None
 
     def _run(self):
         ip = _parser().parse_interactive(self.text)
+        # replay without building the AST: the first parse built it up to here without complaint
+        ip.parser_state.parse_conf = copy(ip.parser_state.parse_conf)
+        ip.parser_state.parse_conf.callbacks = {}
         tokens = self.tokens
+        in_statement = False
         try:
             for tok in ip.iter_parse():
-                if tok.type in STATEMENTS or tok.type == "MODEL":
-                    self.restart = None
-                elif (tok.type == "NAME" and tok.value in KEYWORDS.values() and self.restart is None
-                      and tokens and tok.line > tokens[-1].end_line):
+                if tok.type in STATEMENTS:
+                    in_statement, self.restart = True, None
+                elif tok.type in ("MODEL", "LBRACE", "RBRACE"):
+                    in_statement, self.restart = False, None
+                elif in_statement and self.restart is None and tok.type == "NAME" and tok.value in KEYWORDS.values():
                     self.restart = (len(tokens), ip.copy(deepcopy_values=False))
                 tokens.append(tok)
             ip.feed_eof(tokens[-1] if tokens else None)
@@ -425,12 +452,12 @@ class _Replay:
         bad, ip = self._run()
         if bad is None:
             return EbmcError("syntax error", getattr(original, "line", None), getattr(original, "column", None))
-        if self.restart is not None and self.restart[0] <= len(self.tokens):
+        if self.restart is not None:
             index, ip = self.restart
             bad = self.tokens[index]
             del self.tokens[index:]
-            return self._describe(bad, ip.accepts(), after_line_break=True)
-        return self._describe(bad, ip.accepts(), after_line_break=False)
+            return self._unfinished(bad, ip.accepts())
+        return self._describe(bad, ip.accepts())
 
     # -- the context of the error
     def _open_brackets(self) -> list[Token]:
@@ -456,60 +483,75 @@ class _Replay:
         i = next(i for i, t in enumerate(self.tokens) if t is brace)
         return self.tokens[i - 1].value
 
+    # -- where the caret goes
+    def _at(self, bad: Token, message: str) -> EbmcError:
+        """At the offending token (after the last token when the file ended)."""
+        if bad.type == "$END":
+            prev = self.tokens[-1] if self.tokens else None
+            return EbmcError(message, prev.end_line, prev.end_column) if prev else EbmcError(message, 1, 1)
+        return EbmcError(message, bad.line, bad.column, length=len(bad.value))
+
+    def _after(self, bad: Token, message: str) -> EbmcError:
+        """For 'expected X after Y': at the offending token when it is on Y's line, else just after Y."""
+        prev = self.tokens[-1]
+        if bad.type != "$END" and bad.line == prev.end_line:
+            return self._at(bad, message)
+        return EbmcError(message, prev.end_line, prev.end_column)
+
     # -- the message
-    def _describe(self, bad: Token, accepts: set, after_line_break: bool) -> EbmcError:
-        prev = self.tokens[-1] if self.tokens else None
-        at_end = bad.type == "$END"
-        new_line = after_line_break or at_end or (prev is not None and bad.line > prev.end_line)
+    def _unfinished(self, bad: Token, accepts: set) -> EbmcError:
+        statement = self._statement()
+        brackets = self._open_brackets()
+        inner = brackets[-1] if brackets else None
+        if inner is not None and inner.type in ("LPAR", "LSQB") and OPENERS[inner.type] in accepts:
+            closer = PUNCTUATION[OPENERS[inner.type]]
+            return self._after(bad, f"expected '{closer}' to close the '{inner.value}' at {inner.line}:{inner.column}")
+        return self._after(bad, f"expected {self._expected(accepts, statement)} after '{self._subject(statement)}'")
 
-        def here(message: str) -> EbmcError:
-            if new_line and prev is not None:  # the problem is at the end of the previous line
-                return EbmcError(message, prev.end_line, prev.end_column)
-            if at_end:
-                return EbmcError(message, None, None)
-            return EbmcError(message, bad.line, bad.column, length=len(bad.value))
-
+    def _describe(self, bad: Token, accepts: set) -> EbmcError:
         brackets = self._open_brackets()
         inner = brackets[-1] if brackets else None
         statement = self._statement()
+        prev = self.tokens[-1] if self.tokens else None
 
         # a ')' or ']' or '}' with nothing open to close
-        if not after_line_break and bad.type in CLOSERS and not any(
-            t.type == CLOSERS[bad.type] for t in brackets
-        ):
-            opener = PUNCTUATION[CLOSERS[bad.type]]
-            return here(f"'{bad.value}' has no matching '{opener}'")
+        if bad.type in CLOSERS and not any(t.type == CLOSERS[bad.type] for t in brackets):
+            return self._at(bad, f"'{bad.value}' has no matching '{PUNCTUATION[CLOSERS[bad.type]]}'")
 
         # inside ( ) or [ ]: the bracket is not closed where it should be
         if inner is not None and inner.type in ("LPAR", "LSQB") and OPENERS[inner.type] in accepts:
             if not ({"NAME", "NUMBER"} & accepts):
                 closer = PUNCTUATION[OPENERS[inner.type]]
-                return here(f"expected '{closer}' to close the '{inner.value}' at {inner.line}:{inner.column}")
+                return self._after(
+                    bad, f"expected '{closer}' to close the '{inner.value}' at {inner.line}:{inner.column}"
+                )
 
         # between the statements of a model
         if inner is not None and inner.type == "LBRACE" and "RBRACE" in accepts:
             model = f"model '{self._model_name(inner)}' (opened at {inner.line}:{inner.column})"
-            if at_end and not after_line_break:
-                return here(f"missing '}}' to close {model}")
+            if bad.type == "$END":
+                return self._at(bad, f"missing '}}' to close {model}")
             if bad.type == "MODEL":
-                return EbmcError(f"missing '}}' to close {model} before the next model", bad.line,
-                                 bad.column, length=len(bad.value))
-            if bad.type == "NAME" and not after_line_break and (not statement or new_line):
+                return self._at(bad, f"missing '}}' to close {model} before the next model")
+            starts_statement = not statement or bad.line > prev.end_line  # on a line of its own
+            if bad.type == "NAME" and starts_statement:
                 words = [KEYWORDS[t] for t in STATEMENTS]
-                return EbmcError(f"unknown statement '{_shown(bad.value)}'{did_you_mean(bad.value, words)}",
-                                 bad.line, bad.column, length=len(bad.value))
-            if not statement:
-                return here(f"expected a statement ({', '.join(KEYWORDS[t] for t in STATEMENTS)}) "
-                            f"or '}}', found '{_text(bad)}'")
+                return self._at(bad, f"unknown statement '{_shown(bad.value)}'{did_you_mean(bad.value, words)}")
+            if starts_statement:
+                return self._at(
+                    bad,
+                    f"expected a statement ({', '.join(KEYWORDS[t] for t in STATEMENTS)}) "
+                    f"or '}}', found '{_text(bad)}'",
+                )
 
         # outside any model
         if not brackets and not statement:
             if bad.type in STATEMENTS:
-                return here(f"'{bad.value}' must be inside a model: model NAME {{ ... }}")
+                return self._at(bad, f"'{bad.value}' must be inside a model: model NAME {{ ... }}")
             hint = did_you_mean(bad.value, ["model"]) if bad.type == "NAME" else ""
-            return here(f"expected a model (model NAME {{ ... }}), found '{_text(bad)}'{hint}")
+            return self._at(bad, f"expected a model (model NAME {{ ... }}), found '{_text(bad)}'{hint}")
 
-        return here(f"expected {self._expected(accepts, statement)} after '{self._subject(statement)}'")
+        return self._after(bad, f"expected {self._expected(accepts, statement)} after '{self._subject(statement)}'")
 
     def _subject(self, statement: list[Token]) -> str:
         """What the message says the expected thing comes after: the last token, or a declaration so far."""
@@ -569,12 +611,29 @@ class _Replay:
             acc -= {"NUMBER", "MINUS"}
             parts.append("a whole number" if kind == "DIM" else "a number")
         for term, after in (
-            ("EQUAL", {"DIM": "a size", "PARAM": "a number", "LAYER": "an expression",
-                       "OUTPUT": "an expression", "ENERGY": "an expression", "LOSS": "an expression",
-                       "TRAIN": "a value"}),
+            (
+                "EQUAL",
+                {
+                    "DIM": "a size",
+                    "PARAM": "a number",
+                    "LAYER": "an expression",
+                    "OUTPUT": "an expression",
+                    "ENERGY": "an expression",
+                    "LOSS": "an expression",
+                    "TRAIN": "a value",
+                },
+            ),
             ("TILDE", {"PARAM": "an init"}),
-            ("COLON", {"VISIBLE": "a unit type", "HIDDEN": "a unit type", "INPUT": "a data type",
-                       "TARGET": "a data type", "PARAM": "attributes"}),
+            (
+                "COLON",
+                {
+                    "VISIBLE": "a unit type",
+                    "HIDDEN": "a unit type",
+                    "INPUT": "a data type",
+                    "TARGET": "a data type",
+                    "PARAM": "attributes",
+                },
+            ),
             ("LSQB", {}),
             ("LPAR", {"TRAIN": "options"}),
         ):

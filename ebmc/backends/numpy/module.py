@@ -74,6 +74,40 @@ def sym(dims: tuple) -> str:
     return "[" + ", ".join(str(d) for d in dims) + "]"
 
 
+# locals of the generated methods that also hold the model's own names (units, data, params)
+METHOD_LOCALS = frozenset(
+    "data mask k lr batch epochs momentum weight_decay verbose n masks velocity watch history epoch start "
+    "order low rows m record name array mk step steps burn_in deltas delta param buffer B single sums total "
+    "recon error count weight free".split()
+)
+
+
+def derived_locals(unit: str) -> dict[str, str]:
+    """The locals the generated methods make for a unit group, and what each holds."""
+    return {
+        f"{unit}_all": f"the training data of '{unit}'",
+        f"{unit}_model": f"the negative-phase sample of '{unit}'",
+        f"keep_{unit}": f"the mask of '{unit}' in complete()",
+        f"known_{unit}": f"the given values of '{unit}' in complete()",
+        f"total_{unit}": f"the running sum of '{unit}' in complete()",
+        f"mean_{unit}": f"the conditional mean of '{unit}' in complete()",
+    }
+
+
+def check_names(model) -> None:
+    """Refuse, at its declaration, a name that a generated method needs for itself."""
+    taken = {name: "a local variable of the generated methods" for name in METHOD_LOCALS}
+    for unit in model.units:
+        taken.update(derived_locals(unit))
+    for name, decl in [*model.variables.items(), *model.params.items()]:
+        check_identifier(name)
+        if name in taken:
+            raise EbmcError(
+                f"'{name}' is a name the generated code needs ({taken[name]}); please choose another",
+                decl.span.line, decl.span.column, length=decl.span.length,
+            )
+
+
 class EnergyClass:
     """Writes the class for one analysed energy model."""
 
@@ -84,7 +118,8 @@ class EnergyClass:
         self.code = Code()
         self.source_name = source_name
         self.formula = unparse(self.m.energy)
-        for name in [*self.m.variables, *self.m.params, *self.m.dims]:
+        check_names(self.m)
+        for name in self.m.dims:
             check_identifier(name)
 
     # ------------------------------------------------------------ helpers
