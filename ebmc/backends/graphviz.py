@@ -1,0 +1,217 @@
+"""Drawing graphs: IR graph -> DOT (with the `graphviz` package) -> svg or png.
+
+One DOT node per IR node, labelled with its plain op name and shape; leaves
+are drawn by role (params as boxes, visible and hidden units as ellipses,
+data as parallelograms, constants as bare numbers); an output node carries its
+name (`E`, `dE/dW`, ...) on its first line and a double border. Edges go from
+operand to consumer in operand order, labelled with the position when an op
+has several operands (`x * x` has two edges from `x`).
+
+Every label goes through `graphviz.escape` and the package's quoting, so a
+name holding quotes, backslashes or `<...>` is drawn as written, never read as
+DOT syntax or an HTML label.
+
+DOT is laid out by a system `dot` when there is one, otherwise by
+`graphviz-pure` (a self-contained port of Graphviz, a dependency of ebmc).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterable, Mapping
+
+import graphviz
+import networkx as nx
+
+from ..errors import EbmcError
+from ..ir.graph import args
+from ..ir.ops import fmt
+
+# the graphs `ebmc render --graph` offers, in the order they are listed
+GRAPHS = ("energy", "grad", "free_energy", "loss")
+FORMATS = ("svg", "png", "dot")
+
+_LEAF_STYLE = {
+    "param": {"shape": "box", "style": "filled", "fillcolor": "#fde68a"},
+    "visible": {"shape": "ellipse", "style": "filled", "fillcolor": "#bfdbfe"},
+    "hidden": {"shape": "ellipse", "style": "filled,dashed", "fillcolor": "#e5e7eb"},
+    "input": {"shape": "parallelogram", "style": "filled", "fillcolor": "#bbf7d0"},
+    "target": {"shape": "parallelogram", "style": "filled", "fillcolor": "#fecaca"},
+}
+_VAR_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "#f3f4f6"}  # a role of a plugin's
+_CONST_STYLE = {"shape": "plaintext"}
+_OP_STYLE = {"shape": "box", "style": "rounded"}
+
+
+class RenderError(Exception):
+    """Graphviz could not be found or failed; the message says what to do."""
+
+
+# ---------------------------------------------------------------- which graph
+def available(analysis) -> list[str]:
+    """The graphs of `GRAPHS` that an analysed model has."""
+    return [name for name in GRAPHS if name in analysis.graphs]
+
+
+def select(analysis, which: str) -> tuple[nx.DiGraph, dict[str, str]]:
+    """The graph `which` of an analysed energy model, and the label of each of its outputs.
+
+    Raises EbmcError (at the model) naming the graphs the model has when it has no such graph.
+    """
+    model = analysis.model
+    if which not in analysis.graphs:
+        have = ", ".join(available(analysis))
+        if which == "loss":
+            why = (
+                "it is an energy model, and a loss belongs to a network (networks are not supported by "
+                "this version of ebmc)"
+            )
+        elif which == "free_energy":
+            why = (
+                "its hidden units cannot be summed out in closed form" if analysis.hidden else "it has no hidden units"
+            )
+        else:
+            why = "there is no such graph"
+        raise EbmcError(
+            f"model '{model.name}' has no '{which}' graph: {why}; its graphs are {have}",
+            model.span.line,
+            model.span.column,
+        )
+    g = analysis.graphs[which]
+    return g, output_labels(which, g, analysis)
+
+
+def output_labels(which: str, g: nx.DiGraph, analysis=None) -> dict[str, str]:
+    """output name -> how the drawing names it: `E`, `dE/dW`, `F(v)`, ..."""
+    names = list(g.graph["outputs"])
+    if which == "energy":
+        return {"energy": "E"}
+    if which == "grad":
+        return {p: f"dE/d{p}" for p in names}
+    if which in ("free_energy", "free_energy_hidden") and analysis is not None:
+        kept = analysis.visible if which == "free_energy" else analysis.hidden
+        return {n: f"F({', '.join(kept)})" for n in names}
+    if which.startswith("conditional_"):
+        x = which[len("conditional_") :]
+        return {"field": f"-dE/d{x}", "mean": f"E[{x} | rest]"}
+    return {n: n for n in names}
+
+
+# ---------------------------------------------------------------- DOT
+def _label(*lines: str) -> str:
+    """A label of literal lines: backslashes and <...> lose their DOT meaning; lines are joined
+    with DOT's own line break (the escape sequence backslash-n), a line break inside a line is
+    one more line, and any other control character is shown as its Python escape (`\\x00`)."""
+    lines = [part for line in lines for part in str(line).splitlines() or [""]]
+    shown = ("".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in line) for line in lines)
+    return graphviz.nohtml("\\n".join(graphviz.escape(line) for line in shown))
+
+
+def _number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
+
+
+def _node_lines(g: nx.DiGraph, n) -> tuple[list[str], dict]:
+    d = g.nodes[n]
+    op = d["op"]
+    if op == "var":
+        return [d["name"], f"{d['role']} {fmt(d['shape'])}"], _LEAF_STYLE.get(d["role"], _VAR_STYLE)
+    if op == "const":
+        return [_number(d["attrs"]["value"]) + ("" if not d["shape"] else f" {fmt(d['shape'])}")], _CONST_STYLE
+    extra = [f"{k}={v}" for k, v in d["attrs"].items() if k not in ("shape", "dims")]
+    if op == "numel":
+        extra = [f"of {fmt(d['attrs']['dims'])}"]
+    return [" ".join([op, *extra]), fmt(d["shape"])], _OP_STYLE
+
+
+def add_graph(dot: graphviz.Digraph, g: nx.DiGraph, labels: Mapping[str, str] | None = None, prefix: str = "n") -> None:
+    """Add one node per node of g and one edge per operand to `dot`; node ids start with `prefix`."""
+    labels = labels or {}
+    ids = {n: f"{prefix}{k}" for k, n in enumerate(g.nodes)}
+    named: dict = {}
+    for name, n in g.graph.get("outputs", {}).items():
+        named.setdefault(n, []).append(labels.get(name, name))
+    for n in nx.topological_sort(g):
+        lines, style = _node_lines(g, n)
+        style = dict(style)
+        if n in named:
+            lines = [", ".join(named[n]) + " =", *lines]
+            style["peripheries"] = "2"
+        dot.node(ids[n], _label(*lines), **style)
+    for n in nx.topological_sort(g):
+        operands = args(g, n)
+        for i, a in enumerate(operands):
+            extra = {"label": str(i), "fontsize": "9", "fontcolor": "#6b7280"} if len(operands) > 1 else {}
+            dot.edge(ids[a], ids[n], **extra)
+
+
+def to_dot(parts: Iterable[tuple[str, nx.DiGraph, Mapping[str, str]]], title: str | None = None) -> graphviz.Digraph:
+    """One DOT digraph of several graphs: (title, graph, output labels) each, in a box of its own
+    when there are several."""
+    parts = list(parts)
+    dot = graphviz.Digraph(
+        "ebmc",
+        graph_attr={"fontname": "Helvetica"},
+        node_attr={"fontname": "Helvetica", "fontsize": "11"},
+        edge_attr={"fontname": "Helvetica"},
+    )
+    if title is not None:
+        dot.attr(label=_label(title), labelloc="t")
+    for i, (name, g, labels) in enumerate(parts):
+        if len(parts) == 1:
+            add_graph(dot, g, labels, prefix="n")
+            continue
+        with dot.subgraph(name=f"cluster_{i}") as sub:
+            sub.attr(label=_label(name), style="rounded", color="#9ca3af")
+            add_graph(sub, g, labels, prefix=f"m{i}n")
+    return dot
+
+
+# ---------------------------------------------------------------- layout
+def renderer() -> list[str] | None:
+    """The command that lays out DOT: a system `dot`, else graphviz-pure, else None."""
+    found = shutil.which("dot")
+    if found:
+        return [found]
+    # graphviz-pure is a console script of ebmc's own environment, which need not be on PATH
+    for where in (None, sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        found = shutil.which("graphviz-pure", path=where)
+        if found:
+            return [found]
+    return None
+
+
+def render(source: str, fmt: str) -> bytes:
+    """The bytes of the drawing of DOT `source` in format `fmt` (svg, png or dot)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt == "dot":
+        return (source if source.endswith("\n") else source + "\n").encode("utf-8")
+    command = renderer()
+    if command is None:
+        raise RenderError(
+            "no Graphviz found to lay out the graph: install Graphviz (the `dot` command) or "
+            "`pip install graphviz-pure==0.2.2`, or write the DOT text with --format dot"
+        )
+    try:
+        done = subprocess.run([*command, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True)
+    except OSError as exc:
+        raise RenderError(f"could not run {command[0]}: {exc}") from None
+    if done.returncode != 0 or not done.stdout:
+        message = done.stderr.decode("utf-8", errors="replace").strip() or f"exit status {done.returncode}"
+        raise RenderError(f"{os.path.basename(command[0])} failed to draw the graph: {message}")
+    return done.stdout
+
+
+def draw(analyses, which: str = "energy", fmt: str = "svg") -> bytes:
+    """The drawing of graph `which` of every analysed model (one box per model when there are several)."""
+    parts = []
+    for a in analyses:
+        g, labels = select(a, which)
+        parts.append((f"model {a.model.name}: {which}", g, labels))
+    title = parts[0][0] if len(parts) == 1 else None
+    return render(to_dot(parts, title).source, fmt)

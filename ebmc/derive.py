@@ -1,0 +1,658 @@
+"""What the compiler derives for a model, checked and shown: `ebmc check` and `ebmc derive`.
+
+`check` computes the gradient of the energy with respect to every trained param,
+and the field -dE/dX of every unit group, three independent ways at a few random
+points, with every dim shrunk to at most 3:
+
+    autodiff   the derived graphs the generated code runs (reverse mode, simplified),
+    symbolic   sympy.diff of the energy built from the op table's sympy rules,
+    numeric    central differences (E(x + eps) - E(x - eps)) / (2 eps) of the energy,
+
+and says where they disagree. `derive` prints the energy, the conditional of
+every unit group, the free energy and the gradients as formulas, in the
+language's own notation or in LaTeX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from .ir.evaluate import Plan, evaluate, resolve
+from .ir.graph import args, formula, leaves
+from .passes.gradcheck import central_differences
+from .passes.symbolic import SymbolicError, lambdify, symbolic_gradients
+
+MAX_DIM = 3  # every dim is shrunk to at most this, so that sympy stays fast
+PARAM_STD = 0.5  # params ~ N(0, PARAM_STD)
+SYMBOLIC_LIMIT = 400  # beyond this many scalar entries (dims written as numbers), sympy is skipped
+POINTS = 3  # random points each gradient is compared at
+NUMERIC_LIMIT = 2000  # a var with more entries is checked along a random direction, not entry by entry
+EPS = 1e-6
+RTOL, ATOL = 1e-5, 1e-6
+
+
+# ---------------------------------------------------------------- check
+@dataclass(frozen=True)
+class CheckRow:
+    """One gradient of one model: the largest differences between the three ways of computing it.
+
+    A difference is None where that way could not be used (see `CheckReport.notes`).
+    """
+
+    model: str
+    gradient: str  # "dE/dW" for a param, "-dE/dv" (the field) for a unit group
+    autodiff_numeric: float
+    symbolic_numeric: float | None
+    autodiff_symbolic: float | None
+    disagree: tuple[str, ...] = ()  # the pairs out of tolerance, e.g. ("autodiff/numeric",)
+
+    @property
+    def ok(self) -> bool:
+        return not self.disagree
+
+
+@dataclass
+class CheckReport:
+    rows: list[CheckRow] = field(default_factory=list)
+    dims: dict[str, dict[str, int]] = field(default_factory=dict)  # model -> the dims checked at
+    notes: list[str] = field(default_factory=list)
+    seed: int = 0
+    points: int = POINTS
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def table(self) -> str:
+        """The rows as an aligned text table."""
+        header = (
+            "model",
+            "gradient",
+            "max |autodiff - numeric|",
+            "max |symbolic - numeric|",
+            "max |autodiff - symbolic|",
+            "ok",
+        )
+        body = [
+            (
+                r.model,
+                r.gradient,
+                _err(r.autodiff_numeric),
+                _err(r.symbolic_numeric),
+                _err(r.autodiff_symbolic),
+                "ok" if r.ok else "FAIL",
+            )
+            for r in self.rows
+        ]
+        widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+        return "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *body]
+        )
+
+    def summary(self) -> str:
+        """One line per model on where it was checked, then the verdict."""
+        lines = []
+        for model, dims in self.dims.items():
+            at = ", ".join(f"{k}={v}" for k, v in dims.items()) or "no dims"
+            lines.append(
+                f"model {model}: checked at {at}, {self.points} random points (params ~ N(0, "
+                f"{PARAM_STD}), units drawn from their values, seed {self.seed})"
+            )
+        lines.extend(f"note: {n}" for n in self.notes)
+        if self.ok:
+            lines.append(f"all {len(self.rows)} gradients agree (tolerance {ATOL:g} + {RTOL:g} * |reference|)")
+        else:
+            lines.append("gradients disagree:")
+            lines += [f"  {r.model} {r.gradient}: {', '.join(r.disagree)}" for r in self.rows if not r.ok]
+        return "\n".join(lines)
+
+
+def _err(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return "0" if x == 0 else f"{x:.1e}"
+
+
+def _differ(x: np.ndarray, reference: np.ndarray) -> tuple[float, bool]:
+    """max |x - reference|, and whether it is out of tolerance somewhere."""
+    err = np.abs(x - reference)
+    return float(err.max(initial=0.0)), bool(np.any(err > ATOL + RTOL * np.abs(reference)))
+
+
+def shrunk_dims(model, max_size: int = MAX_DIM) -> dict[str, int]:
+    return {k: min(v, max_size) for k, v in model.dims.items()}
+
+
+def random_point(analysis, dims: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A value for every var of the model: units from their unit type's values, data by its type,
+    params ~ N(0, PARAM_STD). Drawn in file order, so a seed always gives the same point.
+
+    A group of several units always holds more than one value: where every unit of a binary
+    group is 0, the gradients that the group multiplies vanish and prove nothing.
+    """
+    model = analysis.model
+    out = {}
+    for name, var in model.variables.items():
+        shape = resolve(var.dims, dims)
+        group = analysis.groups.get(name)
+        choices = group.unit.values if group is not None else (0.0, 1.0) if var.type == "binary" else ()
+        if choices:
+            x = rng.choice(np.asarray(choices, dtype=float), size=shape)
+            if x.size > 1 and np.all(x == x.flat[0]):
+                x.flat[rng.integers(x.size)] = next(c for c in choices if c != x.flat[0])
+            out[name] = x
+        elif var.type == "onehot" and shape:
+            out[name] = np.eye(shape[-1])[rng.integers(shape[-1], size=shape[:-1])]
+        else:
+            out[name] = rng.normal(0.0, 1.0, shape)
+    for name, p in model.params.items():
+        out[name] = rng.normal(0.0, PARAM_STD, resolve(p.dims, dims))
+    return out
+
+
+def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: int = POINTS) -> None:
+    """Add one row per trained param and per unit group of an analysed energy model to `report`:
+    the largest differences over `points` random points."""
+    model = analysis.model
+    dims = shrunk_dims(model, max_size)
+    report.dims[model.name] = dims
+    energy = analysis.graphs["energy"]
+    found = leaves(energy)
+    params = [p for p in analysis.trained_params if p in found]
+    groups = [x for x in analysis.groups if x in found]
+    wrt = params + groups
+    rng = np.random.default_rng(report.seed)
+    at = [random_point(analysis, dims, rng) for _ in range(points)]
+
+    # a var too large for central differences entry by entry is checked along a random
+    # direction u: (E(x + eps u) - E(x - eps u)) / (2 eps) against gradient . u
+    sizes = {w: int(np.size(at[0][w])) for w in found}
+    directions = {w: rng.normal(size=np.shape(at[0][w])) for w in wrt if sizes[w] > NUMERIC_LIMIT}
+    report.notes += [
+        f"model {model.name}: {w} has {sizes[w]} entries even with dims shrunk to {max_size}; "
+        "it was checked along a random direction"
+        for w in directions
+    ]
+    symbolic = None
+    if sum(sizes.values()) > SYMBOLIC_LIMIT:
+        report.notes.append(
+            f"model {model.name}: {sum(sizes.values())} scalar entries even with dims shrunk to "
+            f"{max_size}; the symbolic gradients were skipped"
+        )
+    else:
+        try:
+            symbolic = lambdify(energy, symbolic_gradients(energy, "energy", wrt, dims), dims)
+        except SymbolicError as exc:
+            report.notes.append(f"model {model.name}: no symbolic gradients ({exc})")
+
+    worst = {w: {"autodiff/numeric": 0.0, "symbolic/numeric": 0.0, "autodiff/symbolic": 0.0} for w in wrt}
+    bad = {w: set() for w in wrt}
+    for values in at:
+        numeric = _numeric(energy, wrt, directions, values, dims)
+        ways = {"autodiff": _autodiff(analysis, params, groups, values, dims)}
+        if symbolic is not None:
+            ways["symbolic"] = symbolic(values)
+        for w in wrt:
+            pairs = [("autodiff", "numeric"), ("symbolic", "numeric"), ("autodiff", "symbolic")]
+            for x, y in pairs:
+                if x not in ways or (y != "numeric" and y not in ways):
+                    continue
+                if y == "numeric":
+                    got, ref = _along(ways[x][w], directions.get(w)), numeric[w]
+                else:
+                    got, ref = ways[x][w], ways[y][w]
+                err, out_of_tolerance = _differ(got, ref)
+                key = f"{x}/{y}"
+                worst[w][key] = max(worst[w][key], err)
+                if out_of_tolerance:
+                    bad[w].add(key)
+    for w in wrt:
+        name = f"dE/d{w}" if w in params else f"-dE/d{w}"
+        e = worst[w]
+        sym = symbolic is not None
+        report.rows.append(
+            CheckRow(
+                model.name,
+                name,
+                e["autodiff/numeric"],
+                e["symbolic/numeric"] if sym else None,
+                e["autodiff/symbolic"] if sym else None,
+                tuple(k for k in e if k in bad[w]),
+            )
+        )
+
+
+def _autodiff(analysis, params, groups, values, dims) -> dict[str, np.ndarray]:
+    """dE/dtheta from the derived gradient graph, and dE/dX = -field from each conditional's graph."""
+    out = {}
+    if params:
+        grads = evaluate(analysis.graphs["grad"], values, dims)
+        out.update({p: np.broadcast_to(grads[p], np.shape(values[p])) for p in params})
+    for x in groups:
+        field = evaluate(analysis.graphs[f"conditional_{x}"], values, dims, outputs=["field"])["field"]
+        out[x] = -np.broadcast_to(field, np.shape(values[x]))
+    return out
+
+
+def _numeric(energy, wrt, directions, values, dims) -> dict[str, np.ndarray]:
+    """Central differences of the energy: entry by entry, or along directions[w] where given."""
+    small = [w for w in wrt if w not in directions]
+    out = central_differences(energy, "energy", small, values, dims, EPS) if small else {}
+    if directions:
+        plan = Plan(energy, dims, None, ["energy"])
+        for w, u in directions.items():
+            up = float(plan.run({**values, w: values[w] + EPS * u})["energy"])
+            down = float(plan.run({**values, w: values[w] - EPS * u})["energy"])
+            out[w] = np.asarray((up - down) / (2 * EPS))
+    return out
+
+
+def _along(gradient: np.ndarray, u: np.ndarray | None):
+    return gradient if u is None else np.sum(gradient * u)
+
+
+def check(analyses, seed: int = 0, max_size: int = MAX_DIM, points: int = POINTS) -> CheckReport:
+    """Compare autodiff, symbolic and numerical gradients of every analysed model."""
+    report = CheckReport(seed=seed, points=points)
+    for a in analyses:
+        check_model(a, report, max_size, points)
+    return report
+
+
+# ---------------------------------------------------------------- derive
+@dataclass(frozen=True)
+class Conditional:
+    group: str
+    unit: str  # the unit type's name
+    given: tuple[str, ...]
+    binary: bool  # values {0, 1}: the mean is p(x = 1 | ...)
+    field: tuple  # (graph, node) of -dE/dX
+    mean: tuple  # (graph, node) of E[X | rest]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """What the compiler derived for one energy model, as (graph, node) pairs to print."""
+
+    model: str
+    variables: tuple[str, ...]  # the arguments of E: unit groups, then conditions
+    energy: tuple
+    conditionals: tuple[Conditional, ...]
+    free_energies: tuple[tuple[str, str, tuple], ...]  # (kept, summed out, (graph, node))
+    gradients: tuple[tuple[str, tuple], ...]  # (param, (graph, node))
+    no_free_energy: str | None  # why F(v) has no closed form, when it has none
+    visible: tuple[str, ...] = ()  # the arguments of F(v): visible groups, then conditions
+
+
+def derivation(analysis) -> Derivation:
+    model = analysis.model
+    units = list(analysis.groups)
+    conditions = [n for n, v in model.variables.items() if v.role == "input"]
+    energy = analysis.graphs["energy"]
+    conditionals = []
+    for name, grp in analysis.groups.items():
+        g = analysis.graphs[f"conditional_{name}"]
+        out = g.graph["outputs"]
+        given = tuple(u for u in units if u != name) + tuple(conditions)
+        conditionals.append(
+            Conditional(
+                name, grp.unit.name, given, tuple(grp.unit.values) == (0.0, 1.0), (g, out["field"]), (g, out["mean"])
+            )
+        )
+    free = []
+    for key, kept, summed in (
+        ("free_energy", analysis.visible, analysis.hidden),
+        ("free_energy_hidden", analysis.hidden, analysis.visible),
+    ):
+        if key in analysis.graphs:
+            g = analysis.graphs[key]
+            free.append((", ".join(kept + conditions), ", ".join(summed), (g, g.graph["outputs"]["free_energy"])))
+    why = None
+    if "free_energy" not in analysis.graphs and analysis.hidden:
+        why = "the hidden units interact with each other, so they do not sum out"
+    grad = analysis.graphs["grad"]
+    gradients = tuple(
+        (p, (grad, grad.graph["outputs"][p])) for p in analysis.trained_params if p in grad.graph["outputs"]
+    )
+    return Derivation(
+        model.name,
+        tuple(units + conditions),
+        (energy, energy.graph["outputs"]["energy"]),
+        tuple(conditionals),
+        tuple(free),
+        gradients,
+        why,
+        tuple(analysis.visible + conditions),
+    )
+
+
+class TextStyle:
+    """The language's own notation: `p(h = 1 | v) = sigmoid(b + v @ W)`."""
+
+    def formula(self, g, n) -> str:
+        return formula(g, n)
+
+    def energy(self, d: Derivation) -> str:
+        return f"E({', '.join(d.variables)})"
+
+    def field(self, c: Conditional) -> str:
+        return f"-dE/d{c.group}"
+
+    def mean(self, c: Conditional) -> str:
+        given = f" | {', '.join(c.given)}" if c.given else ""
+        return f"p({c.group} = 1{given})" if c.binary else f"E[{c.group}{given}]"
+
+    def free_energy(self, kept: str, summed: str, d: Derivation) -> str:
+        """`F(v) = -log sum_h exp(-E(v, h))`; with nothing kept, the log partition function."""
+        lhs = f"F({kept})" if kept else "-log Z"
+        return f"{lhs} = -log sum_{summed} exp(-{self.energy(d)})"
+
+    def gradient(self, p: str) -> str:
+        return f"dE/d{p}"
+
+    def derive(self, d: Derivation) -> str:
+        out = [f"model {d.model}", "  energy:", f"    {self.energy(d)} = {self.formula(*d.energy)}", "  conditionals:"]
+        for c in d.conditionals:
+            given = f", independent given {', '.join(c.given)}" if c.given else ", independent"
+            out += [
+                f"    {c.group} ({c.unit}{given}):",
+                f"      {self.field(c)} = {self.formula(*c.field)}",
+                f"      {self.mean(c)} = {self.formula(*c.mean)}",
+            ]
+        out.append("  free energy:")
+        if d.no_free_energy:
+            out.append(f"    F({', '.join(d.visible)}): no closed form: {d.no_free_energy}")
+        elif len(d.visible) == len(d.variables):
+            out.append(f"    F({', '.join(d.visible)}) = {self.energy(d)} (there are no hidden units)")
+        for kept, summed, node in d.free_energies:
+            out.append(f"    {self.free_energy(kept, summed, d)} = {self.formula(*node)}")
+        out.append("  gradients:")
+        out += [f"    {self.gradient(p)} = {self.formula(*node)}" for p, node in d.gradients]
+        return "\n".join(out)
+
+
+class LatexStyle(TextStyle):
+    """LaTeX, one `align*` block per model: `p(h = 1 \\mid v) &= \\sigma(b + W^\\top v)`."""
+
+    def formula(self, g, n) -> str:
+        return latex(g, n)
+
+    def _names(self, names) -> str:
+        return ", ".join(latex_name(x) for x in names)
+
+    def energy(self, d: Derivation) -> str:
+        return f"E({self._names(d.variables)})"
+
+    def field(self, c: Conditional) -> str:
+        return rf"-\frac{{\partial E}}{{\partial {latex_name(c.group)}}}"
+
+    def mean(self, c: Conditional) -> str:
+        x = latex_name(c.group)
+        given = rf" \mid {self._names(c.given)}" if c.given else ""
+        return f"p({x} = 1{given})" if c.binary else rf"\mathbb{{E}}[{x}{given}]"
+
+    def free_energy(self, kept: str, summed: str, d: Derivation) -> str:
+        lhs = f"F({self._names(kept.split(', '))})" if kept else r"-\log Z"
+        summed_tex = self._names(summed.split(", "))
+        return rf"{lhs} = -\log \sum_{{{summed_tex}}} e^{{-{self.energy(d)}}}"
+
+    def gradient(self, p: str) -> str:
+        return rf"\frac{{\partial E}}{{\partial {latex_name(p)}}}"
+
+    def derive(self, d: Derivation) -> str:
+        lines = [(self.energy(d), self.formula(*d.energy))]
+        notes = []
+        for c in d.conditionals:
+            notes.append(
+                f"% {c.group}: {c.unit} units, independent" + (f" given {', '.join(c.given)}" if c.given else "")
+            )
+            lines += [(self.field(c), self.formula(*c.field)), (self.mean(c), self.formula(*c.mean))]
+        for kept, summed, node in d.free_energies:
+            lhs, _, definition = self.free_energy(kept, summed, d).partition(" = ")
+            lines.append((lhs, f"{definition} = {self.formula(*node)}"))
+        lines += [(self.gradient(p), self.formula(*node)) for p, node in d.gradients]
+        body = " \\\\\n".join(f"  {lhs} &= {rhs}" for lhs, rhs in lines)
+        why = [f"% F: no closed form: {d.no_free_energy}"] if d.no_free_energy else []
+        return "\n".join([f"% model {d.model}", *notes, *why, r"\begin{align*}", body, r"\end{align*}"])
+
+
+def derive(analyses, latex: bool = False) -> str:
+    """The derived formulas of every analysed model, as text (or LaTeX)."""
+    style = LatexStyle() if latex else TextStyle()
+    return "\n\n".join(style.derive(derivation(a)) for a in analyses)
+
+
+# ---------------------------------------------------------------- LaTeX of graph nodes
+# binding strength of what a printer returns: a sum binds loosest, then a negation, a big
+# operator (`\sum_j x_j`, which may follow + or - but not be a factor), an elementwise
+# product (odot, cdot, otimes), a matrix product written by juxtaposition (`v^\top W h`,
+# `2 x`), and an atom (name, function call, fraction, power) tightest
+SUM, NEG, BIGOP, PRODUCT, JUXTAPOSED, ATOM = 1, 2, 3, 4, 5, 9
+
+_GREEK = frozenset(
+    """alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau
+upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega""".split()
+)
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "_": r"\_",
+    "^": r"\^{}",
+    "#": r"\#",
+    "$": r"\$",
+    "%": r"\%",
+    "&": r"\&",
+    "~": r"\~{}",
+}
+
+
+def tex_escape(text: str) -> str:
+    """Text with LaTeX's special characters made literal."""
+    return "".join(_SPECIAL.get(ch, ch) for ch in text)
+
+
+def latex_name(name: str) -> str:
+    """A var name as math: `W`, `W_{1}` for W1 or W_1, `h_{k}` for h_k, `\\alpha`, `\\mathit{bias}`."""
+    if "_" in name:
+        base, sub = name.split("_", 1)
+        short = sub.isdigit() or (len(sub) == 1 and sub.isalpha()) or sub in _GREEK
+    else:
+        base = name.rstrip("0123456789")
+        sub, short = name[len(base) :], True
+    if base.isalpha() and (len(base) == 1 or base in _GREEK) and short:
+        head = f"\\{base}" if base in _GREEK else base
+        if sub in _GREEK:
+            sub = "\\" + sub
+        return head if not sub else f"{head}_{{{sub}}}"
+    return rf"\mathit{{{tex_escape(name)}}}"
+
+
+def _op_name(op: str) -> str:
+    return rf"\operatorname{{{tex_escape(op)}}}"
+
+
+def latex(g: nx.DiGraph, n) -> str:
+    """The value of node n as a LaTeX formula. Vectors are columns: `v @ W @ h` is `v^\\top W h`."""
+    return LatexPrinter(g).doprint(n)
+
+
+class LatexPrinter:
+    """Node -> LaTeX, dispatched on the op: `_print_<op>` (the sympy printers' pattern).
+
+    Each method returns (text, binding strength). An op without a method of its
+    own (a plugin's) is written `\\operatorname{op}(x, ...)`.
+    """
+
+    # elementwise functions written as function calls: op -> LaTeX of the function
+    FUNCTIONS = {
+        "exp": r"\exp",
+        "log": r"\log",
+        "sigmoid": r"\sigma",
+        "tanh": r"\tanh",
+        "softplus": r"\mathrm{softplus}",
+        "log_sigmoid": r"\log \sigma",
+        "sign": r"\operatorname{sign}",
+        "step": r"\operatorname{step}",
+        "softmax": r"\operatorname{softmax}",
+        "logsumexp": r"\operatorname{logsumexp}",
+    }
+
+    def __init__(self, g: nx.DiGraph):
+        self.g = g
+
+    def doprint(self, n) -> str:
+        return self._print(n)[0]
+
+    # -- helpers
+    def _print(self, n) -> tuple[str, int]:
+        op = self.g.nodes[n]["op"]
+        method = getattr(self, f"_print_{op}", None)
+        if method is None:
+            if op in self.FUNCTIONS:
+                return self._call(self.FUNCTIONS[op], n)
+            return self._call(_op_name(op), n)
+        return method(n, *args(self.g, n))
+
+    def _rank(self, n) -> int:
+        return len(self.g.nodes[n]["shape"])
+
+    def _op(self, n) -> str:
+        return self.g.nodes[n]["op"]
+
+    def _wrap(self, n, at_least: int) -> str:
+        """n's text, in parentheses unless it binds at least as tightly as `at_least`."""
+        text, prec = self._print(n)
+        return text if prec >= at_least else f"({text})"
+
+    def _call(self, fn: str, n) -> tuple[str, int]:
+        return f"{fn}({', '.join(self._print(a)[0] for a in args(self.g, n))})", ATOM
+
+    def _transposed(self, n) -> tuple[str, int]:
+        """The LaTeX of n^T (n a vector or a matrix), undoing a transpose where there is one."""
+        d = self.g.nodes[n]
+        operands = args(self.g, n)
+        if d["op"] == "transpose" and len(d["shape"]) == 2:
+            return self._print(operands[0])
+        if d["op"] == "neg":
+            return f"-{self._wrap_transposed(operands[0], BIGOP)}", NEG
+        if d["op"] == "tensordot" and d["attrs"].get("n", 1) == 1 and self._rank(n) == 1:
+            x, y = operands
+            if (self._rank(x), self._rank(y)) == (1, 2):  # (W^T x)^T = x^T W
+                return f"{self._wrap_transposed(x, JUXTAPOSED)} {self._wrap(y, JUXTAPOSED)}", JUXTAPOSED
+            if (self._rank(x), self._rank(y)) == (2, 1):  # (W x)^T = x^T W^T
+                return f"{self._wrap_transposed(y, JUXTAPOSED)} {self._wrap_transposed(x, JUXTAPOSED)}", JUXTAPOSED
+        if self._rank(n) == 0:
+            return self._print(n)
+        text = self._print(n)[0]
+        return (f"{text}^\\top" if d["op"] == "var" else f"({text})^\\top"), ATOM
+
+    def _wrap_transposed(self, n, at_least: int) -> str:
+        text, prec = self._transposed(n)
+        return text if prec >= at_least else f"({text})"
+
+    # -- leaves
+    def _print_var(self, n):
+        return latex_name(self.g.nodes[n]["name"]), ATOM
+
+    def _print_const(self, n):
+        v = float(self.g.nodes[n]["attrs"]["value"])
+        text = str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:g}"
+        if "e" in text:
+            mantissa, _, exponent = text.partition("e")
+            text = rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+        if text in ("inf", "-inf", "nan"):
+            text = {"inf": r"\infty", "-inf": r"-\infty", "nan": r"\mathrm{NaN}"}[text]
+        return text, (NEG if text.startswith("-") else ATOM)
+
+    def _print_numel(self, n):  # the number of entries of a shape: the product of its dims
+        dims = [latex_name(d) if isinstance(d, str) else str(d) for d in self.g.nodes[n]["attrs"]["dims"]]
+        return (dims[0], ATOM) if len(dims) == 1 else (r" \cdot ".join(dims), PRODUCT)
+
+    def _print_batch_size(self, n):
+        return "B", ATOM
+
+    # -- arithmetic
+    def _print_add(self, n, x, y):
+        return f"{self._print(x)[0]} + {self._wrap(y, BIGOP)}", SUM
+
+    def _print_sub(self, n, x, y):
+        return f"{self._print(x)[0]} - {self._wrap(y, BIGOP)}", SUM
+
+    def _print_neg(self, n, x):
+        return f"-{self._wrap(x, BIGOP)}", NEG
+
+    def _print_mul(self, n, x, y):
+        if self._op(x) == "const" and self._op(y) != "const":  # 2 x, -0.5 x (a const array is one number)
+            number, prec = self._print(x)
+            return f"{number} {self._wrap(y, JUXTAPOSED)}", min(prec, JUXTAPOSED)
+        if self._rank(x) and self._rank(y):
+            return f"{self._wrap(x, PRODUCT)} \\odot {self._wrap(y, PRODUCT)}", PRODUCT
+        return f"{self._wrap(x, PRODUCT)} \\cdot {self._wrap(y, PRODUCT)}", PRODUCT
+
+    def _print_div(self, n, x, y):
+        return rf"\frac{{{self._print(x)[0]}}}{{{self._print(y)[0]}}}", ATOM
+
+    def _base(self, x) -> str:
+        """x as the base of a power: a name or a number as it is, anything else in parentheses."""
+        text, prec = self._print(x)
+        return text if self._op(x) in ("var", "const") and prec == ATOM else f"({text})"
+
+    def _print_pow(self, n, x, y):
+        return f"{self._base(x)}^{{{self._print(y)[0]}}}", ATOM
+
+    def _print_square(self, n, x):
+        return f"{self._base(x)}^{{2}}", ATOM
+
+    def _print_sqrt(self, n, x):
+        return rf"\sqrt{{{self._print(x)[0]}}}", ATOM
+
+    def _print_abs(self, n, x):
+        return rf"\lvert {self._print(x)[0]} \rvert", ATOM
+
+    def _print_relu(self, n, x):
+        return rf"\max({self._print(x)[0]}, 0)", ATOM
+
+    # -- contractions and axes
+    def _print_tensordot(self, n, x, y):
+        k = self.g.nodes[n]["attrs"].get("n", 1)
+        ranks = (self._rank(x), self._rank(y))
+        J = JUXTAPOSED
+        if k == 1 and ranks == (1, 1):  # x^T y
+            return f"{self._wrap_transposed(x, J)} {self._wrap(y, J)}", J
+        if k == 1 and ranks == (1, 2):  # x @ W = W^T x
+            return f"{self._wrap_transposed(y, J)} {self._wrap(x, J)}", J
+        if k == 1 and (ranks[1] == 1 or ranks == (2, 2)):  # W x, A B
+            return f"{self._wrap(x, J)} {self._wrap(y, J)}", J
+        if k == 0 and ranks == (1, 1):  # the outer product x y^T
+            return f"{self._wrap(x, J)} {self._wrap_transposed(y, J)}", J
+        if k == 0:
+            return f"{self._wrap(x, PRODUCT + 1)} \\otimes {self._wrap(y, PRODUCT + 1)}", PRODUCT
+        if k == 1:  # the language's own operator: the last axis of x with the first of y
+            return f"{self._wrap(x, PRODUCT + 1)} \\mathbin{{@}} {self._wrap(y, PRODUCT + 1)}", PRODUCT
+        return rf"\operatorname{{tensordot}}_{{{k}}}({self._print(x)[0]}, {self._print(y)[0]})", ATOM
+
+    def _print_transpose(self, n, x):
+        perm = tuple(self.g.nodes[n]["attrs"]["perm"])
+        if len(perm) == 2:
+            return self._transposed(x)
+        return rf"\operatorname{{transpose}}_{{{perm}}}({self._print(x)[0]})", ATOM
+
+    def _print_sum(self, n, x):
+        rank = self._rank(x)
+        if rank == 0:
+            return self._print(x)
+        index = "j" if rank == 1 else ",".join("ijkl"[:rank]) if rank <= 4 else "\\dots"
+        text, prec = self._print(x)
+        entry = (
+            f"{text}_{{{index}}}"
+            if self._op(x) == "var" and "_" not in text and "mathit" not in text
+            else f"[{text}]_{{{index}}}"
+        )
+        return rf"\sum_{{{index}}} {entry}", BIGOP
+
+    def _print_broadcast(self, n, x):  # the same value, repeated: broadcasting is implicit in formulas
+        return self._print(x)
