@@ -268,3 +268,24 @@ def test_a_dim_may_be_called_n():
     source = (EXAMPLES / "rbm.ebm").read_text().replace("n_visible", "n")
     m = ebmc.load(source).Rbm(seed=0, n=5)
     assert m.params["W"].shape == (5, 128)
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [(("None",), "not a valid Python name"), (("a_b", "aB"), "already the class of model 'a_b'"),
+     (("MODELS",), "already the table of models")],
+)
+def test_model_names_must_give_distinct_class_names(names, message):
+    body = (EXAMPLES / "rbm.ebm").read_text().split("{", 1)[1]
+    source = "\n".join(f"model {name} {{{body}" for name in names)
+    with pytest.raises(ebmc.EbmcError, match=message):
+        ebmc.compile(source)
+
+
+def test_several_models_in_one_file():
+    body = (EXAMPLES / "rbm.ebm").read_text().split("{", 1)[1]
+    module = ebmc.load(f"model digits_rbm {{{body}\nmodel small {{{body.replace('= 128', '= 3')}")
+    assert set(module.MODELS) == {"digits_rbm", "small"}
+    assert module.MODELS["small"] is module.Small
+    assert module.DigitsRbm(seed=0).params["W"].shape == (64, 128)
+    assert module.Small(seed=0).params["W"].shape == (64, 3)

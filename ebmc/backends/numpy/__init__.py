@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast as pyast
+import keyword
 from dataclasses import dataclass
 
+from ...errors import EbmcError
 from ...ir.runtime import HELPERS
 from .emit import NumpyContext
 from .module import EnergyClass, camel
@@ -17,6 +19,7 @@ class NumpyBackend:
 
     def generate(self, analyses: list, source_name: str, version: str) -> str:
         """The text of the module for the analysed models (in file order)."""
+        check_class_names([a.model for a in analyses])
         ctx = NumpyContext()
         classes = [EnergyClass(a, ctx, source_name).write() for a in analyses]
         names = ", ".join(f"{a.model.name!r}: {camel(a.model.name)}" for a in analyses)
@@ -39,6 +42,23 @@ class NumpyBackend:
         text = "\n".join(parts)
         pyast.parse(text)  # the module must be valid Python before anyone sees it
         return text
+
+
+def check_class_names(models) -> None:
+    """Every model's class name is a new identifier of the module."""
+    taken = {"np": "numpy", "time": "the time module", "MODELS": "the table of models"}
+    for m in models:
+        name = camel(m.name)
+        why = None
+        if keyword.iskeyword(name) or not name.isidentifier():
+            why = f"its class name '{name}' is not a valid Python name"
+        elif name in taken:
+            why = f"its class name '{name}' is already {taken[name]}"
+        if why:
+            span = m.name_span if hasattr(m, "name_span") else m.span
+            raise EbmcError(f"model '{m.name}' cannot be compiled: {why}; please rename it",
+                            span.line, span.column, length=span.length)
+        taken[name] = f"the class of model '{m.name}'"
 
 
 BACKEND = NumpyBackend()
