@@ -54,6 +54,10 @@ class Op:
     additive: bool = False  # op(x + y) == op(x) + op(y) in every arg at once (add, sub, neg, ...)
     linear_in: tuple[int, ...] = ()  # args the op is linear in when the others are held fixed
     doc: str = ""
+    # numpy, in place: inplace(args, i, attrs, ctx) is a statement that overwrites args[i], a new array
+    # of the result's shape that nothing else reads, with the result (None where it cannot)
+    inplace: Callable[[list[Arg], int, dict, Any], str | None] | None = None
+    fresh: bool = False  # the numpy rule makes a new array (when the result has an axis)
     attrs: dict = field(default_factory=dict)
 
 
@@ -68,8 +72,9 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     out = []
     for i in range(rank):
         # in the order the shapes were given, so the message reads like the expression
-        ds = list(dict.fromkeys(s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0 and
-                                s[len(s) - rank + i] != 1))
+        ds = list(
+            dict.fromkeys(s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0 and s[len(s) - rank + i] != 1)
+        )
         if len(ds) > 1:
             raise ShapeError(
                 "shapes " + " and ".join(fmt(s) for s in shapes) + " do not broadcast "
@@ -308,6 +313,40 @@ def _leaf_numpy(args, attrs, ctx):
     raise TypeError("leaves are named by the emitter, not computed")
 
 
+def _inplace_operator(symbol: str, commutative: bool):
+    """`t += y` and friends; for a commutative op either operand may be the one overwritten."""
+
+    def rule(args, i, attrs, ctx):
+        if i == 1 and not commutative:
+            return None
+        target, other = args[i], args[1 - i]
+        return f"{target.code} {symbol}= {_lift(other, len(target.shape))}"
+
+    return rule
+
+
+def _inplace_sub(args, i, attrs, ctx):
+    if i == 0:
+        return _inplace_operator("-", False)(args, i, attrs, ctx)
+    return f"np.subtract({_lift(args[0], len(args[1].shape))}, {args[1].code}, out={args[1].code})"
+
+
+def _inplace_ufunc(call: str):
+    """`np.exp(t, out=t)`: `call` is the ufunc's text with {0} for the operand."""
+
+    def rule(args, i, attrs, ctx):
+        return f"{call.format(args[0].code)[:-1]}, out={args[0].code})"
+
+    return rule
+
+
+def _inplace_helper(name: str):
+    def rule(args, i, attrs, ctx):
+        return f"{ctx.helper(name)}({args[0].code})"
+
+    return rule
+
+
 # ---------------------------------------------------------------- sympy rules
 class _LazySympy:
     """sympy, imported on first use: compiling a model should not pay for importing it."""
@@ -527,54 +566,264 @@ BUILTIN_OPS: list[Op] = [
     Op("numel", 0, _scalar, _numel_numpy, doc="the number of entries of a shape"),
     Op("batch_size", 0, _scalar, lambda a, t, ctx: ctx.batch_size, doc="the number of samples"),
     # elementwise
-    _unary("neg", _elementwise("-{0}"), _vec(lambda x: -x), _vjp_neg, "-x", additive=True, linear_in=(0,)),
-    Op("add", 2, _broadcast, _elementwise("{0} + {1}"), _vec(lambda x, y: x + y), _vjp_add,
-       elementwise=True, additive=True, linear_in=(0, 1), doc="x + y"),
-    Op("sub", 2, _broadcast, _elementwise("{0} - {1}"), _vec(lambda x, y: x - y), _vjp_sub,
-       elementwise=True, additive=True, linear_in=(0, 1), doc="x - y"),
-    Op("mul", 2, _broadcast, _elementwise("{0} * {1}"), _vec(lambda x, y: x * y), _vjp_mul,
-       elementwise=True, linear_in=(0, 1), doc="x * y"),
-    Op("div", 2, _broadcast, _elementwise("{0} / {1}"), _vec(lambda x, y: x / y), _vjp_div,
-       elementwise=True, linear_in=(0,), doc="x / y"),
-    Op("pow", 2, _broadcast, _elementwise("{0} ** {1}"), _vec(lambda x, y: x**y), _vjp_pow,
-       elementwise=True, doc="x ** y"),
-    _unary("exp", _elementwise("np.exp({0})"), _vec(_lazy('exp')), _vjp_exp, "exp(x)"),
-    _unary("log", _elementwise("np.log({0})"), _vec(_lazy('log')), _vjp_log, "log(x)"),
-    _unary("sqrt", _elementwise("np.sqrt({0})"), _vec(_lazy('sqrt')), _vjp_sqrt, "sqrt(x)"),
-    _unary("abs", _elementwise("np.abs({0})"), _vec(_lazy('Abs')), _vjp_abs, "|x|"),
-    _unary("square", _elementwise("np.square({0})"), _vec(lambda x: x**2), _vjp_square, "x ** 2"),
-    _unary("sigmoid", _helper("sigmoid"), _vec(_sym_sigmoid), _vjp_sigmoid, "1 / (1 + exp(-x))"),
-    _unary("tanh", _elementwise("np.tanh({0})"), _vec(_lazy('tanh')), _vjp_tanh, "tanh(x)"),
-    _unary("relu", _elementwise("np.maximum({0}, 0)"), _vec(lambda x: sympy.Max(x, 0)), _vjp_relu,
-           "max(x, 0)"),
-    _unary("softplus", _helper("softplus"), _vec(_sym_softplus), _vjp_softplus, "log(1 + exp(x))"),
-    _unary("log_sigmoid", _helper("softplus", "-{h}(-{0})"), _vec(lambda x: -_sym_softplus(-x)),
-           _vjp_log_sigmoid, "-log(1 + exp(-x))"),
-    _unary("sign", _elementwise("np.sign({0})"), _vec(_lazy('sign')), _vjp_none, "sign(x)"),
-    _unary("step", _elementwise("np.heaviside({0}, 0.0)"), _vec(lambda x: sympy.Heaviside(x, 0)), _vjp_none,
-           "1 where x > 0, else 0"),
+    _unary(
+        "neg",
+        _elementwise("-{0}"),
+        _vec(lambda x: -x),
+        _vjp_neg,
+        "-x",
+        additive=True,
+        linear_in=(0,),
+        inplace=_inplace_ufunc("np.negative({0})"),
+        fresh=True,
+    ),
+    Op(
+        "add",
+        2,
+        _broadcast,
+        _elementwise("{0} + {1}"),
+        _vec(lambda x, y: x + y),
+        _vjp_add,
+        elementwise=True,
+        additive=True,
+        linear_in=(0, 1),
+        doc="x + y",
+        inplace=_inplace_operator("+", True),
+        fresh=True,
+    ),
+    Op(
+        "sub",
+        2,
+        _broadcast,
+        _elementwise("{0} - {1}"),
+        _vec(lambda x, y: x - y),
+        _vjp_sub,
+        elementwise=True,
+        additive=True,
+        linear_in=(0, 1),
+        doc="x - y",
+        inplace=_inplace_sub,
+        fresh=True,
+    ),
+    Op(
+        "mul",
+        2,
+        _broadcast,
+        _elementwise("{0} * {1}"),
+        _vec(lambda x, y: x * y),
+        _vjp_mul,
+        elementwise=True,
+        linear_in=(0, 1),
+        doc="x * y",
+        inplace=_inplace_operator("*", True),
+        fresh=True,
+    ),
+    Op(
+        "div",
+        2,
+        _broadcast,
+        _elementwise("{0} / {1}"),
+        _vec(lambda x, y: x / y),
+        _vjp_div,
+        elementwise=True,
+        linear_in=(0,),
+        doc="x / y",
+        inplace=_inplace_operator("/", False),
+        fresh=True,
+    ),
+    Op(
+        "pow",
+        2,
+        _broadcast,
+        _elementwise("{0} ** {1}"),
+        _vec(lambda x, y: x**y),
+        _vjp_pow,
+        elementwise=True,
+        doc="x ** y",
+        fresh=True,
+    ),
+    _unary(
+        "exp",
+        _elementwise("np.exp({0})"),
+        _vec(_lazy("exp")),
+        _vjp_exp,
+        "exp(x)",
+        inplace=_inplace_ufunc("np.exp({0})"),
+        fresh=True,
+    ),
+    _unary(
+        "log",
+        _elementwise("np.log({0})"),
+        _vec(_lazy("log")),
+        _vjp_log,
+        "log(x)",
+        inplace=_inplace_ufunc("np.log({0})"),
+        fresh=True,
+    ),
+    _unary(
+        "sqrt",
+        _elementwise("np.sqrt({0})"),
+        _vec(_lazy("sqrt")),
+        _vjp_sqrt,
+        "sqrt(x)",
+        inplace=_inplace_ufunc("np.sqrt({0})"),
+        fresh=True,
+    ),
+    _unary(
+        "abs",
+        _elementwise("np.abs({0})"),
+        _vec(_lazy("Abs")),
+        _vjp_abs,
+        "|x|",
+        inplace=_inplace_ufunc("np.abs({0})"),
+        fresh=True,
+    ),
+    _unary(
+        "square",
+        _elementwise("np.square({0})"),
+        _vec(lambda x: x**2),
+        _vjp_square,
+        "x ** 2",
+        inplace=_inplace_ufunc("np.square({0})"),
+        fresh=True,
+    ),
+    _unary(
+        "sigmoid",
+        _helper("sigmoid"),
+        _vec(_sym_sigmoid),
+        _vjp_sigmoid,
+        "1 / (1 + exp(-x))",
+        inplace=_inplace_helper("sigmoid_inplace"),
+        fresh=True,
+    ),
+    _unary(
+        "tanh",
+        _elementwise("np.tanh({0})"),
+        _vec(_lazy("tanh")),
+        _vjp_tanh,
+        "tanh(x)",
+        inplace=_inplace_ufunc("np.tanh({0})"),
+        fresh=True,
+    ),
+    _unary(
+        "relu", _elementwise("np.maximum({0}, 0)"), _vec(lambda x: sympy.Max(x, 0)), _vjp_relu, "max(x, 0)", fresh=True
+    ),
+    _unary(
+        "softplus",
+        _helper("softplus"),
+        _vec(_sym_softplus),
+        _vjp_softplus,
+        "log(1 + exp(x))",
+        inplace=_inplace_ufunc("np.logaddexp(0.0, {0})"),
+        fresh=True,
+    ),
+    _unary(
+        "log_sigmoid",
+        _helper("softplus", "-{h}(-{0})"),
+        _vec(lambda x: -_sym_softplus(-x)),
+        _vjp_log_sigmoid,
+        "-log(1 + exp(-x))",
+        fresh=True,
+    ),
+    _unary("sign", _elementwise("np.sign({0})"), _vec(_lazy("sign")), _vjp_none, "sign(x)"),
+    _unary(
+        "step",
+        _elementwise("np.heaviside({0}, 0.0)"),
+        _vec(lambda x: sympy.Heaviside(x, 0)),
+        _vjp_none,
+        "1 where x > 0, else 0",
+    ),
     # contractions, axes and reductions
-    Op("tensordot", 2, _tensordot_shape, _tensordot_numpy, _sym_tensordot, _vjp_tensordot,
-       linear_in=(0, 1), doc="contract the last n axes of x with the first n of y"),
-    Op("transpose", 1, _transpose_shape, _transpose_numpy, _sym_transpose, _vjp_transpose,
-       additive=True, linear_in=(0,), doc="permute the axes"),
-    Op("sum", 1, _scalar, _sum_numpy, _sym_sum, _vjp_sum, additive=True, linear_in=(0,),
-       doc="sum of every entry"),
-    Op("sum_last", 1, _sum_last_shape, lambda a, t, ctx: f"{a[0].code}.sum(axis=-1, keepdims=True)",
-       _sym_sum_last, _vjp_sum_last, additive=True, linear_in=(0,), doc="sum along the last axis"),
-    Op("logsumexp", 1, _scalar, _logsumexp_numpy, _sym_logsumexp, _vjp_logsumexp,
-       doc="log(sum(exp(x)))"),
-    Op("softmax", 1, _last_axis, lambda a, t, ctx: f"{ctx.helper('softmax')}({a[0].code})", _sym_softmax,
-       _vjp_softmax, doc="exp(x) / sum(exp(x)) along the last axis"),
-    Op("sum_to", 1, _sum_to_shape, _sum_to_numpy, _sym_sum_to, _vjp_sum_to, additive=True, linear_in=(0,),
-       doc="sum the axes that broadcasting added"),
-    Op("broadcast", 1, _broadcast_to_shape, _broadcast_numpy, _sym_broadcast, _vjp_broadcast, additive=True,
-       linear_in=(0,), doc="repeat to a larger shape"),
+    Op(
+        "tensordot",
+        2,
+        _tensordot_shape,
+        _tensordot_numpy,
+        _sym_tensordot,
+        _vjp_tensordot,
+        linear_in=(0, 1),
+        doc="contract the last n axes of x with the first n of y",
+        fresh=True,
+    ),
+    Op(
+        "transpose",
+        1,
+        _transpose_shape,
+        _transpose_numpy,
+        _sym_transpose,
+        _vjp_transpose,
+        additive=True,
+        linear_in=(0,),
+        doc="permute the axes",
+    ),
+    Op("sum", 1, _scalar, _sum_numpy, _sym_sum, _vjp_sum, additive=True, linear_in=(0,), doc="sum of every entry"),
+    Op(
+        "sum_last",
+        1,
+        _sum_last_shape,
+        lambda a, t, ctx: f"{a[0].code}.sum(axis=-1, keepdims=True)",
+        _sym_sum_last,
+        _vjp_sum_last,
+        additive=True,
+        linear_in=(0,),
+        doc="sum along the last axis",
+    ),
+    Op("logsumexp", 1, _scalar, _logsumexp_numpy, _sym_logsumexp, _vjp_logsumexp, doc="log(sum(exp(x)))"),
+    Op(
+        "softmax",
+        1,
+        _last_axis,
+        lambda a, t, ctx: f"{ctx.helper('softmax')}({a[0].code})",
+        _sym_softmax,
+        _vjp_softmax,
+        doc="exp(x) / sum(exp(x)) along the last axis",
+        fresh=True,
+    ),
+    Op(
+        "sum_to",
+        1,
+        _sum_to_shape,
+        _sum_to_numpy,
+        _sym_sum_to,
+        _vjp_sum_to,
+        additive=True,
+        linear_in=(0,),
+        doc="sum the axes that broadcasting added",
+    ),
+    Op(
+        "broadcast",
+        1,
+        _broadcast_to_shape,
+        _broadcast_numpy,
+        _sym_broadcast,
+        _vjp_broadcast,
+        additive=True,
+        linear_in=(0,),
+        doc="repeat to a larger shape",
+    ),
     # the batch
-    Op("batch_sum", 1, _same, _batch_sum_numpy, None, None, additive=True,
-       linear_in=(0,), doc="sum over the samples of a batch"),
-    Op("batch_tensordot", 2, _tensordot_shape, _batch_tensordot_numpy, None, None,
-       doc="sum over the samples of tensordot(x, y, n)"),
+    Op(
+        "batch_sum",
+        1,
+        _same,
+        _batch_sum_numpy,
+        None,
+        None,
+        additive=True,
+        linear_in=(0,),
+        doc="sum over the samples of a batch",
+        fresh=True,
+    ),
+    Op(
+        "batch_tensordot",
+        2,
+        _tensordot_shape,
+        _batch_tensordot_numpy,
+        None,
+        None,
+        doc="sum over the samples of tensordot(x, y, n)",
+        fresh=True,
+    ),
 ]
 
 OPS: dict[str, Op] = {op.name: op for op in BUILTIN_OPS}
@@ -617,8 +866,7 @@ def _mse(b, y, t):
     return _mean(b, b.add("square", b.add("sub", y, t)))
 
 
-ELEMENTWISE_FUNCTIONS = ("exp", "log", "sqrt", "abs", "square", "sigmoid", "tanh", "relu", "softplus",
-                         "log_sigmoid")
+ELEMENTWISE_FUNCTIONS = ("exp", "log", "sqrt", "abs", "square", "sigmoid", "tanh", "relu", "softplus", "log_sigmoid")
 
 FUNCTIONS: dict[str, Function] = {
     **{f: Function(f, 1, _simple(f), OPS[f].doc) for f in ELEMENTWISE_FUNCTIONS},
@@ -627,8 +875,9 @@ FUNCTIONS: dict[str, Function] = {
     "logsumexp": Function("logsumexp", 1, _simple("logsumexp"), "log(sum(exp(x))) (a scalar)"),
     "softmax": Function("softmax", 1, _simple("softmax"), "exp(x) / sum(exp(x)) along the last axis"),
     "cross_entropy": Function("cross_entropy", 2, _cross_entropy, "-sum(t * log(y))"),
-    "binary_cross_entropy": Function("binary_cross_entropy", 2, _binary_cross_entropy,
-                                     "-mean(t * log(y) + (1 - t) * log(1 - y))"),
+    "binary_cross_entropy": Function(
+        "binary_cross_entropy", 2, _binary_cross_entropy, "-mean(t * log(y) + (1 - t) * log(1 - y))"
+    ),
     "mse": Function("mse", 2, _mse, "mean((y - t) ** 2)"),
 }
 

@@ -139,12 +139,15 @@ class EnergyClass:
             self.code(f"{', '.join(used)} = {rhs}")
 
     def _emit(self, g: nx.DiGraph, outputs: dict | None = None, names: dict | None = None,
-              targets: dict | None = None) -> dict:
-        """Emit lines computing the outputs of g (all by default) into the current method body."""
+              targets: dict | None = None, inplace: bool = False) -> dict:
+        """Emit lines computing the outputs of g (all by default) into the current method body.
+
+        inplace: overwrite temporaries (for the methods the training loop calls).
+        """
         outputs = outputs if outputs is not None else g.graph["outputs"]
         local = {n: n for n in leaves(g)}
         local.update(names or {})
-        em = Emitter(g, self.ctx, local)
+        em = Emitter(g, self.ctx, local, inplace=inplace)
         result = em.emit(outputs, targets)
         self.code(*em.lines)
         return result
@@ -328,13 +331,14 @@ def _symmetric(w):
             c(f"return self._unbatch({inner}, single)")
         c("")
 
-    def _private(self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str) -> None:
+    def _private(self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str,
+                 inplace: bool = False) -> None:
         c = self.code
         c(f"def {name}({', '.join(['self', *args])}):")
         with c.indent():
             c.docstring(doc)
             self._unpack_params(g)
-            result = self._emit(g, {output: g.graph["outputs"][output]})
+            result = self._emit(g, {output: g.graph["outputs"][output]}, inplace=inplace)
             c(f"return {result[output]}")
         c("")
 
@@ -389,7 +393,7 @@ def _symmetric(w):
             what = f"E[{name} | {given}] from the field {field_text}"
         doc = f"{what}\n\nThe field {field_text} is -dE/d{name}; the units of {name} are independent given {given}."
         self._public(f"mean_{name}", args, doc, f"self._mean_{name}({', '.join(args)})")
-        self._private(f"_mean_{name}", args, what, g, "mean")
+        self._private(f"_mean_{name}", args, what, g, "mean", inplace=True)
         sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
         doc = f"A draw of {name} ~ p({name} | {given}), unit by unit independent, with mean mean_{name}."
         self._public(f"sample_{name}", args, doc,

@@ -206,7 +206,7 @@ class ContrastiveDivergence:
             cls._unpack_params(stats)
             if any(stats.nodes[n]["op"] == "batch_size" for n in stats):
                 c(f"B = {vis[0]}.shape[0]")
-            result = cls._emit(stats)
+            result = cls._emit(stats, inplace=True)
             c("deltas = {")
             with c.indent():
                 for p in stats.graph["outputs"]:
@@ -216,7 +216,7 @@ class ContrastiveDivergence:
             with c.indent():
                 c.block('''
 param = self.params[name]
-delta = delta * step
+delta *= step
 if weight_decay:
     delta -= (lr * weight_decay) * param
 if momentum:
