@@ -64,8 +64,9 @@ def _analyse(text: str, dims: dict) -> list[EnergyAnalysis]:
     for m in models:
         if m.energy is None:
             raise EbmcError(
-                f"model '{m.name}' is a network (it has a loss): this version of ebmc compiles energy "
-                "models only", m.span.line, m.span.column,
+                f"model '{m.name}' is a network (it has a loss): this version of ebmc compiles energy models only",
+                m.span.line,
+                m.span.column,
             )
     return [analyse(m) for m in models]
 

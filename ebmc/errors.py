@@ -1,8 +1,8 @@
 """Errors in a model file, rendered the way a person wants to read them.
 
-    model.ebm:3:14: error: unknown name 'W2'; did you mean 'W'?
-        energy = -(a @ v) - v @ W2 @ h
-                                 ^~
+model.ebm:3:14: error: unknown name 'W2'; did you mean 'W'?
+    energy = -(a @ v) - v @ W2 @ h
+                             ^~
 """
 
 from __future__ import annotations

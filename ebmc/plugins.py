@@ -39,8 +39,7 @@ def registry() -> Registry:
     """Load every entry point once. A plugin that fails to load is skipped with a warning."""
     reg = Registry()
     for kind, group in GROUPS.items():
-        for ep in sorted(entry_points(group=group), key=lambda e: (e.dist.name != "ebmc" if e.dist else 1,
-                                                                   e.name)):
+        for ep in sorted(entry_points(group=group), key=lambda e: (e.dist.name != "ebmc" if e.dist else 1, e.name)):
             origin = f"{ep.dist.name if ep.dist else '?'}: {ep.value}"
             try:
                 loaded = ep.load()

@@ -45,10 +45,18 @@ def _spin_log_partition(b, field):
 
 
 BERNOULLI = UnitType(
-    "bernoulli", (0.0, 1.0), _bernoulli_mean, _bernoulli_log_partition, "bernoulli",
+    "bernoulli",
+    (0.0, 1.0),
+    _bernoulli_mean,
+    _bernoulli_log_partition,
+    "bernoulli",
     "values {0, 1}; p(x = 1 | rest) = sigmoid(-dE/dx)",
 )
 SPIN = UnitType(
-    "spin", (-1.0, 1.0), _spin_mean, _spin_log_partition, "spin",
+    "spin",
+    (-1.0, 1.0),
+    _spin_mean,
+    _spin_log_partition,
+    "spin",
     "values {-1, +1}; E[x | rest] = tanh(-dE/dx)",
 )

@@ -145,10 +145,7 @@ CASES: list[Case] = [
     *(Case("sum_last", (s,), lambda x: x.sum(axis=-1, keepdims=True)) for s in [(3,), (2, "N"), (2, 3, 4)]),
     *(Case("softmax", (s,), _softmax) for s in [(3,), (2, "N"), (2, 3, 4)]),
     *(Case("sum_to", (src,), lambda x, t=t: _sum_to(x, resolve(t)), {"shape": t}) for src, t in SUM_TO),
-    *(
-        Case("broadcast", (src,), lambda x, t=t: np.broadcast_to(x, resolve(t)), {"shape": t})
-        for src, t in BROADCAST
-    ),
+    *(Case("broadcast", (src,), lambda x, t=t: np.broadcast_to(x, resolve(t)), {"shape": t}) for src, t in BROADCAST),
 ]
 
 
@@ -166,8 +163,7 @@ def case_graph(case: Case, flags=None):
     flags = flags or (False,) * len(case.shapes)
     b = Builder()
     xs = [
-        b.var(f"x{i}", "visible" if f else "param", s)
-        for i, (s, f) in enumerate(zip(case.shapes, flags, strict=True))
+        b.var(f"x{i}", "visible" if f else "param", s) for i, (s, f) in enumerate(zip(case.shapes, flags, strict=True))
     ]
     b.output("y", b.add(case.op, *xs, **case.attrs))
     return b
@@ -260,9 +256,7 @@ def rbm():
     a, c = b.var("a", "param", ("nv",)), b.var("b", "param", ("nh",))
     W = b.var("W", "param", ("nv", "nh"))
     vWh = b.add("tensordot", b.add("tensordot", v, W, n=1), h, n=1)
-    energy = b.add(
-        "sub", b.add("sub", b.add("neg", b.add("tensordot", a, v, n=1)), b.add("tensordot", c, h, n=1)), vWh
-    )
+    energy = b.add("sub", b.add("sub", b.add("neg", b.add("tensordot", a, v, n=1)), b.add("tensordot", c, h, n=1)), vWh)
     b.output("energy", energy)
     return b
 

@@ -247,9 +247,7 @@ def test_symbolic_rbm():
 
 
 def test_symbolic_mlp():
-    assert_matches_symbolic(
-        mlp().g, "loss", MLP_PARAMS + ["x"], mlp_values(np.random.default_rng(9), None), MLP_DIMS
-    )
+    assert_matches_symbolic(mlp().g, "loss", MLP_PARAMS + ["x"], mlp_values(np.random.default_rng(9), None), MLP_DIMS)
 
 
 SYMBOLIC_CASES = [c for c in CASES if c.op not in ("sign", "step") and len(c.shapes[0]) <= 2]

@@ -38,8 +38,12 @@ def assert_emits_the_graph(g, values, dims):
         got, source = run_emitted(g, values, dims, inplace)
         for name in want:
             np.testing.assert_allclose(
-                np.broadcast_to(got[name], np.shape(want[name])), want[name], rtol=1e-10, atol=1e-12,
-                equal_nan=True, err_msg=f"{name}\n{source}",
+                np.broadcast_to(got[name], np.shape(want[name])),
+                want[name],
+                rtol=1e-10,
+                atol=1e-12,
+                equal_nan=True,
+                err_msg=f"{name}\n{source}",
             )
 
 

@@ -257,7 +257,11 @@ def test_golden_generated_code():
 
 @pytest.mark.parametrize("name", ["lr", "v_model", "keep_v", "n", "step"])
 def test_names_the_generated_code_needs_are_refused_at_their_declaration(name):
-    source = (EXAMPLES / "rbm.ebm").read_text().replace("param b[n_hidden]  = 0", f"param b[n_hidden]  = 0\n    param {name}[n_hidden]")
+    source = (
+        (EXAMPLES / "rbm.ebm")
+        .read_text()
+        .replace("param b[n_hidden]  = 0", f"param b[n_hidden]  = 0\n    param {name}[n_hidden]")
+    )
     with pytest.raises(ebmc.EbmcError) as info:
         ebmc.compile(source)
     assert info.value.line == 12 and info.value.column == 5
@@ -272,8 +276,11 @@ def test_a_dim_may_be_called_n():
 
 @pytest.mark.parametrize(
     ("names", "message"),
-    [(("None",), "not a valid Python name"), (("a_b", "aB"), "already the class of model 'a_b'"),
-     (("MODELS",), "already the table of models")],
+    [
+        (("None",), "not a valid Python name"),
+        (("a_b", "aB"), "already the class of model 'a_b'"),
+        (("MODELS",), "already the table of models"),
+    ],
 )
 def test_model_names_must_give_distinct_class_names(names, message):
     body = (EXAMPLES / "rbm.ebm").read_text().split("{", 1)[1]

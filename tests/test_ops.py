@@ -84,8 +84,7 @@ def test_batch_tensordot_is_sum_over_samples(case, flags):
     rng = np.random.default_rng(3)
     b = Builder()
     xs = [
-        b.var(f"x{i}", "visible" if f else "param", s)
-        for i, (s, f) in enumerate(zip(case.shapes, flags, strict=True))
+        b.var(f"x{i}", "visible" if f else "param", s) for i, (s, f) in enumerate(zip(case.shapes, flags, strict=True))
     ]
     b.output("y", b.add("batch_tensordot", *xs, **case.attrs))
     assert not batched(b.g)[b.g.graph["outputs"]["y"]]

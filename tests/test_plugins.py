@@ -1,6 +1,5 @@
 """The plugin registry: built-ins come through entry points, and a third party's op works end to end."""
 
-
 import numpy as np
 import pytest
 from conftest import EXAMPLES
@@ -8,7 +7,7 @@ from conftest import EXAMPLES
 import ebmc
 from ebmc.plugins import registry
 
-PLUGIN = '''
+PLUGIN = """
 import numpy as np
 from ebmc.ir.ops import Op
 
@@ -30,7 +29,7 @@ def _vjp(b, out, g, args, needs):
 
 
 CUBE = Op("cube", 1, _shape, _numpy, _sympy, _vjp, elementwise=True, doc="x ** 3")
-'''
+"""
 
 
 @pytest.fixture
@@ -58,8 +57,12 @@ def test_builtins_are_registered_through_entry_points():
 
 def test_a_third_party_op_is_usable_in_a_model(cube_plugin):
     assert registry().origins[("ops", "cube")].startswith("fake-ebmc-plugin")
-    source = (EXAMPLES / "rbm.ebm").read_text().replace(
-        "energy = -(a @ v) - (b @ h) - v @ W @ h", "energy = -(a @ v) - (b @ h) - v @ W @ h - sum(cube(a) * v)"
+    source = (
+        (EXAMPLES / "rbm.ebm")
+        .read_text()
+        .replace(
+            "energy = -(a @ v) - (b @ h) - v @ W @ h", "energy = -(a @ v) - (b @ h) - v @ W @ h - sum(cube(a) * v)"
+        )
     )
     m = ebmc.load(source, n_visible=5, n_hidden=3).Rbm(seed=0)
     rng = np.random.default_rng(0)

@@ -205,9 +205,7 @@ def test_dce_drops_unused_nodes(b):
     kept = b.add("add", x, y)
     b.output("out", b.add("add", kept, b.add("mul", b.add("exp", W), b.const(0.0, (3, 3)))))
     g = simplify(b.g)
-    assert sorted(d["op"] for _, d in g.nodes(data=True)) == ["add", "add", "const", "var", "var"], describe(
-        g
-    )
+    assert sorted(d["op"] for _, d in g.nodes(data=True)) == ["add", "add", "const", "var", "var"], describe(g)
     assert "W" not in {d.get("name") for _, d in g.nodes(data=True)}
 
 
@@ -259,11 +257,7 @@ def test_simplify_keeps_values_of_random_graphs(steps):
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
-@given(
-    st.lists(
-        st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)), min_size=1, max_size=8
-    )
-)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)), min_size=1, max_size=8))
 def test_simplify_keeps_values_of_random_gradient_graphs(steps):
     b, _ = build_random(steps)
     g = gradient_graph(b.g, "out", ["x", "y", "W", "s"])

@@ -123,11 +123,7 @@ def outputs(g: nx.DiGraph) -> dict:
 
 def leaves(g: nx.DiGraph, role: str | None = None) -> dict:
     """name -> node of every var (of one role, if given)."""
-    return {
-        d["name"]: n
-        for n, d in g.nodes(data=True)
-        if d["op"] == "var" and (role is None or d["role"] == role)
-    }
+    return {d["name"]: n for n, d in g.nodes(data=True) if d["op"] == "var" and (role is None or d["role"] == role)}
 
 
 def batched(g: nx.DiGraph) -> dict:
@@ -198,8 +194,12 @@ def describe(g: nx.DiGraph) -> str:
 
 # how `formula` writes infix ops: (template, binding strength); anything else is written op(x, ...)
 _INFIX = {
-    "add": ("{0} + {1}", 1), "sub": ("{0} - {1}", 1), "mul": ("{0} * {1}", 2), "div": ("{0} / {1}", 2),
-    "neg": ("-{0}", 3), "pow": ("{0} ** {1}", 4),
+    "add": ("{0} + {1}", 1),
+    "sub": ("{0} - {1}", 1),
+    "mul": ("{0} * {1}", 2),
+    "div": ("{0} / {1}", 2),
+    "neg": ("-{0}", 3),
+    "pow": ("{0} ** {1}", 4),
 }
 
 

@@ -73,8 +73,7 @@ class _Lowerer:
     @staticmethod
     def visit_Call(b, e: ast.Call, env):
         if e.func == "dense":
-            raise _error("dense(...) can only be the whole right-hand side of a 'layer' or 'output'",
-                         e.func_span)
+            raise _error("dense(...) can only be the whole right-hand side of a 'layer' or 'output'", e.func_span)
         functions = language_functions()
         fn = functions.get(e.func)
         if fn is None:

@@ -73,7 +73,9 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
             raise EbmcError(
                 f"the '{var.type}' unit type has no conditional in this version of ebmc "
                 f"(available: {', '.join(sorted(units))})",
-                var.span.line, var.span.column, length=var.span.length,
+                var.span.line,
+                var.span.column,
+                length=var.span.length,
             )
         groups[name] = Group(name, var.role, units[var.type], var.dims, var.shape, False)
 
@@ -87,7 +89,9 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
                 f"the energy couples the units of '{name}' with each other, so they are not independent "
                 "given the other groups; unit-by-unit Gibbs sampling of such groups is not available "
                 "in this version of ebmc",
-                var.span.line, var.span.column, length=var.span.length,
+                var.span.line,
+                var.span.column,
+                length=var.span.length,
             )
 
     a = EnergyAnalysis(model, groups)
@@ -97,8 +101,7 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
         a.graphs[f"conditional_{name}"] = _conditional(fields, name, grp)
     for side in ("hidden", "visible"):
         names = [n for n, g in groups.items() if g.role == side]
-        if names and all(not depends_on(fields, fields.graph["outputs"][n], _var_nodes(fields, names))
-                         for n in names):
+        if names and all(not depends_on(fields, fields.graph["outputs"][n], _var_nodes(fields, names)) for n in names):
             a.summable.add(side)
             key = "free_energy" if side == "hidden" else "free_energy_hidden"
             a.graphs[key] = _free_energy(energy, fields, names, groups)
@@ -147,9 +150,7 @@ def _free_energy(energy: nx.DiGraph, fields: nx.DiGraph, names: list[str], group
     """F = E(others, X=0) - sum over the summed-out groups X of log sum_x exp(f . x)."""
     b = Simplifier()
     zeros = {n: b.const(0.0, groups[nm].dims) for nm in names for n in _var_nodes(energy, [nm])}
-    e0 = copy_into(b, energy, [energy.graph["outputs"]["energy"]], replace=zeros)[
-        energy.graph["outputs"]["energy"]
-    ]
+    e0 = copy_into(b, energy, [energy.graph["outputs"]["energy"]], replace=zeros)[energy.graph["outputs"]["energy"]]
     total = e0
     for nm in names:
         out = fields.graph["outputs"][nm]

@@ -29,9 +29,7 @@ def _var_nodes(g: nx.DiGraph, names) -> dict:
     found = leaves(g)
     missing = [w for w in names if w not in found]
     if missing:
-        raise KeyError(
-            f"no var named {', '.join(map(repr, missing))} in the graph (vars: {', '.join(found)})"
-        )
+        raise KeyError(f"no var named {', '.join(map(repr, missing))} in the graph (vars: {', '.join(found)})")
     return {w: found[w] for w in names}
 
 

@@ -87,8 +87,26 @@ def _fold_scalar(b: Simplifier, op: str, values: list[float], attrs) -> float | 
     return result if math.isfinite(result) else None
 
 
-@rewrite("neg", "add", "sub", "mul", "div", "pow", "exp", "log", "sqrt", "abs", "square", "sigmoid", "tanh",
-         "relu", "softplus", "log_sigmoid", "sign", "step")
+@rewrite(
+    "neg",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "square",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "softplus",
+    "log_sigmoid",
+    "sign",
+    "step",
+)
 def fold_elementwise(b, op, args, attrs):
     """An elementwise op of constants is a constant."""
     values = [b.value(a) for a in args]
@@ -242,4 +260,3 @@ def transpose_transpose(b, op, args, attrs):
 @rewrite("broadcast", "sum_to")
 def same_shape_noop(b, op, args, attrs):
     return args[0] if b.shape(args[0]) == tuple(attrs["shape"]) else None
-

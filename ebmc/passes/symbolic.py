@@ -84,9 +84,7 @@ def to_sympy(g: nx.DiGraph, dims: Mapping[str, int], roots=None) -> dict:
             operands = [values[a] for a in args(g, n)]
             out = np.asarray(ops[op].sympy(operands, sympy_attrs(d["attrs"], dims)), dtype=object)
         if out.shape != shape:
-            raise SymbolicError(
-                f"the sympy rule of '{op}' (node %{n}) gave shape {out.shape}, expected {shape}"
-            )
+            raise SymbolicError(f"the sympy rule of '{op}' (node %{n}) gave shape {out.shape}, expected {shape}")
         values[n] = out
     return values
 
@@ -134,27 +132,20 @@ def lambdify(g: nx.DiGraph, exprs: Mapping[str, np.ndarray], dims: Mapping[str, 
 
     `values` maps the name of every var the expressions use to its array (no batch axis).
     """
-    flat_exprs = {
-        name: [sympy.sympify(x) for x in np.asarray(e, dtype=object).ravel()] for name, e in exprs.items()
-    }
+    flat_exprs = {name: [sympy.sympify(x) for x in np.asarray(e, dtype=object).ravel()] for name, e in exprs.items()}
     used = set().union(*(x.free_symbols for xs in flat_exprs.values() for x in xs))
     shapes = {name: resolve(g.nodes[n]["shape"], dims) for name, n in leaves(g).items()}
     shapes = {name: shape for name, shape in shapes.items() if used & set(var_symbols(name, shape).ravel())}
     symbols = [s for name, shape in shapes.items() for s in var_symbols(name, shape).ravel()]
     printer = _FlatPrinter({s: i for i, s in enumerate(symbols)})
-    code = {
-        name: f"lambda _x: [{', '.join(printer.doprint(x) for x in xs)}]" for name, xs in flat_exprs.items()
-    }
+    code = {name: f"lambda _x: [{', '.join(printer.doprint(x) for x in xs)}]" for name, xs in flat_exprs.items()}
     # the modules the printed code names (numpy, and functools for Max of many args)
     namespace = {m.split(".")[0]: importlib.import_module(m.split(".")[0]) for m in printer.module_imports}
     fns = {name: eval(text, {"numpy": np, **namespace}) for name, text in code.items()}
 
     def run(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         flat = np.concatenate(
-            [
-                np.asarray(values[name], dtype=np.float64).reshape(shape).ravel()
-                for name, shape in shapes.items()
-            ]
+            [np.asarray(values[name], dtype=np.float64).reshape(shape).ravel() for name, shape in shapes.items()]
             + [np.zeros(0)]
         )
         return {

@@ -56,8 +56,12 @@ def check_class_names(models) -> None:
             why = f"its class name '{name}' is already {taken[name]}"
         if why:
             span = m.name_span if hasattr(m, "name_span") else m.span
-            raise EbmcError(f"model '{m.name}' cannot be compiled: {why}; please rename it",
-                            span.line, span.column, length=span.length)
+            raise EbmcError(
+                f"model '{m.name}' cannot be compiled: {why}; please rename it",
+                span.line,
+                span.column,
+                length=span.length,
+            )
         taken[name] = f"the class of model '{m.name}'"
 
 

@@ -86,8 +86,15 @@ class Emitter:
     and passes over memory, for the methods the training loop calls.
     """
 
-    def __init__(self, g: nx.DiGraph, ctx: NumpyContext, names: dict[str, str],
-                 batched: dict[str, bool] | None = None, prefix: str = "_t", inplace: bool = False):
+    def __init__(
+        self,
+        g: nx.DiGraph,
+        ctx: NumpyContext,
+        names: dict[str, str],
+        batched: dict[str, bool] | None = None,
+        prefix: str = "_t",
+        inplace: bool = False,
+    ):
         self.g = g
         self.inplace = inplace
         self.ctx = ctx
@@ -164,7 +171,7 @@ class Emitter:
         return False
 
     def _is_temp(self, text: str) -> bool:
-        return text.startswith(self.prefix) and text[len(self.prefix):].isdigit()
+        return text.startswith(self.prefix) and text[len(self.prefix) :].isdigit()
 
     def _cheap(self, n) -> bool:
         return self.g.nodes[n]["op"] in ("const", "numel", "batch_size", "var")

@@ -104,7 +104,9 @@ def check_names(model) -> None:
         if name in taken:
             raise EbmcError(
                 f"'{name}' is a name the generated code needs ({taken[name]}); please choose another",
-                decl.span.line, decl.span.column, length=decl.span.length,
+                decl.span.line,
+                decl.span.column,
+                length=decl.span.length,
             )
 
 
@@ -138,8 +140,14 @@ class EnergyClass:
             rhs = ", ".join(f"self.params[{p!r}]" for p in used)
             self.code(f"{', '.join(used)} = {rhs}")
 
-    def _emit(self, g: nx.DiGraph, outputs: dict | None = None, names: dict | None = None,
-              targets: dict | None = None, inplace: bool = False) -> dict:
+    def _emit(
+        self,
+        g: nx.DiGraph,
+        outputs: dict | None = None,
+        names: dict | None = None,
+        targets: dict | None = None,
+        inplace: bool = False,
+    ) -> dict:
         """Emit lines computing the outputs of g (all by default) into the current method body.
 
         inplace: overwrite temporaries (for the methods the training loop calls).
@@ -220,7 +228,7 @@ class EnergyClass:
                 "dtype: 'float32' or 'float64'.\n"
                 "dims: sizes overriding the file's `dim` values."
             )
-            c.block('''
+            c.block("""
 unknown = sorted(set(dims) - set(self.dim_defaults))
 if unknown:
     raise TypeError(f"unknown dims {unknown}; this model has {sorted(self.dim_defaults)}")
@@ -232,7 +240,7 @@ self.dtype = np.dtype(dtype)
 if self.dtype not in (np.float32, np.float64):
     raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
 self.rng = np.random.default_rng(seed)
-self.params = {''')
+self.params = {""")
             with c.indent():
                 for name, p in m.params.items():
                     c(f"{name!r}: {self._init_expr(p)},")
@@ -331,8 +339,7 @@ def _symmetric(w):
             c(f"return self._unbatch({inner}, single)")
         c("")
 
-    def _private(self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str,
-                 inplace: bool = False) -> None:
+    def _private(self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str, inplace: bool = False) -> None:
         c = self.code
         c(f"def {name}({', '.join(['self', *args])}):")
         with c.indent():
@@ -396,8 +403,7 @@ def _symmetric(w):
         self._private(f"_mean_{name}", args, what, g, "mean", inplace=True)
         sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
         doc = f"A draw of {name} ~ p({name} | {given}), unit by unit independent, with mean mean_{name}."
-        self._public(f"sample_{name}", args, doc,
-                     f"self._sample_{name}({', '.join(args)})")
+        self._public(f"sample_{name}", args, doc, f"self._sample_{name}({', '.join(args)})")
         c = self.code
         c(f"def _sample_{name}({', '.join(['self', *args])}):")
         with c.indent():
@@ -415,8 +421,10 @@ def _symmetric(w):
         args = self._inputs_of(g)
         hidden = ", ".join(self.a.hidden)
         text = self._formula(g, "free_energy")
-        doc = (f"F({', '.join(args)}) = -log sum_{{{hidden}}} exp(-E) = {text}\n\n"
-               f"The hidden units summed out in closed form; one value per sample.")
+        doc = (
+            f"F({', '.join(args)}) = -log sum_{{{hidden}}} exp(-E) = {text}\n\n"
+            f"The hidden units summed out in closed form; one value per sample."
+        )
         self._public("free_energy", args, doc, f"self._free_energy({', '.join(args)})")
         self._private("_free_energy", args, f"F({', '.join(args)}) = {text}", g, "free_energy")
 
@@ -433,8 +441,7 @@ def _symmetric(w):
         grp = self.a.groups[name]
         sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
         base = "0.5" if grp.unit.sample == "bernoulli" else "0.0"
-        return (f"{sampler}(self.rng, np.full(({count},) + self._shape({tuple(grp.dims)!r}), {base}, "
-                f"dtype=self.dtype))")
+        return f"{sampler}(self.rng, np.full(({count},) + self._shape({tuple(grp.dims)!r}), {base}, dtype=self.dtype))"
 
     def _sample(self) -> None:
         c = self.code
@@ -445,7 +452,8 @@ def _symmetric(w):
                 f"n draws of the visible units by block Gibbs sampling, `steps` sweeps (default 1000)\n"
                 f"from uniformly random units; each sweep draws {', '.join(self.a.hidden + vis)} in turn,\n"
                 f"each given the others. Returns "
-                + ("an array" if len(vis) == 1 else "a dict name -> array") + " with n rows."
+                + ("an array" if len(vis) == 1 else "a dict name -> array")
+                + " with n rows."
             )
             c("steps = 1000 if steps is None else int(steps)")
             for name in vis:
@@ -483,8 +491,11 @@ def _symmetric(w):
                 "A Gibbs chain with the kept units clamped; each filled unit is the average of its\n"
                 "conditional mean over the last `steps` sweeps (after steps // 4 sweeps of burn-in),\n"
                 "an estimate of E[x | kept units]: a probability for bernoulli units.\n"
-                + ("mask: boolean, shaped like the visible array."
-                   if len(vis) == 1 else "mask: dict name -> boolean array shaped like that group.")
+                + (
+                    "mask: boolean, shaped like the visible array."
+                    if len(vis) == 1
+                    else "mask: dict name -> boolean array shaped like that group."
+                )
             )
             c(f"{self._unpack(vis)}, single = self._batches({', '.join(f'{v}={v}' for v in vis)})")
             for v in vis:
@@ -526,14 +537,11 @@ def _symmetric(w):
         for side in ("visible", "hidden"):
             names = self.a.visible if side == "visible" else self.a.hidden
             other = "hidden" if side == "visible" else "visible"
-            if other in self.a.summable and all(len(units[self.a.groups[n].unit.name].values) == 2
-                                                for n in names):
+            if other in self.a.summable and all(len(units[self.a.groups[n].unit.name].values) == 2 for n in names):
                 sides[side] = names
         c(f"def log_prob(self, *, {', '.join(vis)}):")
         with c.indent():
-            c.docstring(
-                f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, exactly (see log_partition)."
-            )
+            c.docstring(f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, exactly (see log_partition).")
             c(f"{self._unpack(vis)}, single = self._batches({', '.join(f'{v}={v}' for v in vis)})")
             c(f"return self._unbatch(-self._free_energy({', '.join(vis)}) - self.log_partition(), single)")
         c("")
@@ -544,17 +552,24 @@ def _symmetric(w):
                 "(visible or hidden, at most 20 units) is enumerated, the other summed out in closed form\n"
                 "by its free energy. Larger models need an estimate (annealed importance sampling, AIS)."
             )
-            sizes = {side: " + ".join(f"int(np.prod(self._shape({tuple(self.a.groups[n].dims)!r})))"
-                                      for n in names) for side, names in sides.items()}
+            sizes = {
+                side: " + ".join(f"int(np.prod(self._shape({tuple(self.a.groups[n].dims)!r})))" for n in names)
+                for side, names in sides.items()
+            }
             for side, expr in sizes.items():
                 c(f"size_{side} = {expr}")
             options = " , ".join(f"size_{s}" for s in sides)
-            c(f"smallest = min({options}{',' if len(sides) == 1 else ''})" if len(sides) > 1
-              else f"smallest = {options}")
+            c(
+                f"smallest = min({options}{',' if len(sides) == 1 else ''})"
+                if len(sides) > 1
+                else f"smallest = {options}"
+            )
             c("if smallest > 20:")
             with c.indent():
-                c('raise ValueError(f"log_partition: exact enumeration needs a side of at most 20 units, '
-                  'the smallest here has {smallest}; estimate log Z with annealed importance sampling (AIS)")')
+                c(
+                    'raise ValueError(f"log_partition: exact enumeration needs a side of at most 20 units, '
+                    'the smallest here has {smallest}; estimate log Z with annealed importance sampling (AIS)")'
+                )
             first = True
             for side, names in sides.items():
                 cond = f"size_{side} == smallest"
@@ -567,9 +582,14 @@ def _symmetric(w):
         if "hidden" in sides and "free_energy_hidden" in self.a.graphs:
             g = self.a.graphs["free_energy_hidden"]
             args = self._inputs_of(g)
-            self._private("_free_energy_hidden", args,
-                          f"F({', '.join(args)}) = -log sum over the visible units of exp(-E) = "
-                          f"{self._formula(g, 'free_energy')}", g, "free_energy")
+            self._private(
+                "_free_energy_hidden",
+                args,
+                f"F({', '.join(args)}) = -log sum over the visible units of exp(-E) = "
+                f"{self._formula(g, 'free_energy')}",
+                g,
+                "free_energy",
+            )
         c.block('''
 def _enumerate(self, size, free_energy, groups):
     """log sum over all 2**size states of exp(-free_energy(state)), in chunks of 2**14 states."""
@@ -608,7 +628,9 @@ def _enumerate(self, size, free_energy, groups):
             raise EbmcError(
                 f"the '{name}' trainer is not available for energy models in this version of ebmc "
                 f"(installed: {', '.join(sorted(trainers))})",
-                span.line, span.column, length=span.length,
+                span.line,
+                span.column,
+                length=span.length,
             )
         return trainers[name]
 

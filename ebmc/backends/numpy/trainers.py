@@ -61,7 +61,9 @@ class ContrastiveDivergence:
             span = cls.m.train.span if cls.m.train else cls.m.span
             raise EbmcError(
                 f"'{self.name}' needs hidden units that the energy makes independent given the visible ones",
-                span.line, span.column, length=span.length,
+                span.line,
+                span.column,
+                length=span.length,
             )
         defaults = {**self.options, **(cls.m.train.options if cls.m.train else {})}
         vis, hid = a.visible, a.hidden
@@ -75,10 +77,8 @@ class ContrastiveDivergence:
     def _fit(self, cls, defaults, vis, hid) -> None:
         c = cls.code
         num = cls.ctx.number
-        kw = ", ".join(f"{k}={int(v) if k in ('k', 'batch', 'epochs') else num(float(v))}"
-                       for k, v in defaults.items())
-        title = "persistent contrastive divergence (PCD-k)" if self.persistent else \
-            "contrastive divergence (CD-k)"
+        kw = ", ".join(f"{k}={int(v) if k in ('k', 'batch', 'epochs') else num(float(v))}" for k, v in defaults.items())
+        title = "persistent contrastive divergence (PCD-k)" if self.persistent else "contrastive divergence (CD-k)"
         start = "the persistent chains (one per row of a batch)" if self.persistent else "the batch itself"
         c(f"def fit(self, data, mask=None, *, {kw}, verbose=False):")
         with c.indent():
@@ -90,8 +90,11 @@ class ContrastiveDivergence:
                 "    theta += lr / B * (sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive))\n"
                 "             - lr * weight_decay * theta, with momentum on the step.\n"
                 "dE/dtheta is taken at the hidden means (exact for an energy affine in the hidden units).\n\n"
-                + ("data: the visible array (rows are samples).\n" if len(vis) == 1 else
-                   "data: dict visible name -> array (rows are samples).\n")
+                + (
+                    "data: the visible array (rows are samples).\n"
+                    if len(vis) == 1
+                    else "data: dict visible name -> array (rows are samples).\n"
+                )
                 + "mask: like data, boolean; False marks unobserved units, which are set to 0 in both\n"
                 "phases so that they take no part in the energy (exact for energies linear or bilinear\n"
                 "in each visible unit).\n"
@@ -110,8 +113,7 @@ class ContrastiveDivergence:
                 with c.indent():
                     for v in vis:
                         src = "mask" if len(vis) == 1 else f"mask[{v!r}]"
-                        c(f"{v!r}: np.broadcast_to(np.asarray({src}, dtype=bool), {v}_all.shape)"
-                          f".astype(self.dtype),")
+                        c(f"{v!r}: np.broadcast_to(np.asarray({src}, dtype=bool), {v}_all.shape).astype(self.dtype),")
                 c("}")
                 for v in vis:
                     c(f"{v}_all = {v}_all * masks[{v!r}]")
@@ -154,10 +156,12 @@ class ContrastiveDivergence:
                             c(f"self._chains_{v}[:{vis[0]}.shape[0]] = {v}_model")
                     args = ", ".join(vis + hid + [f"{x}_model" for x in vis + hid])
                     c(f"self._step({args}, lr / {vis[0]}.shape[0], momentum, weight_decay, velocity, lr)")
-                c("record = {'epoch': epoch + 1, **self._monitor("
-                  + ", ".join(f"{v}_all[watch]" for v in vis)
-                  + ", None if masks is None else {name: mk[watch] for name, mk in masks.items()}), "
-                  "'seconds': time.perf_counter() - start}")
+                c(
+                    "record = {'epoch': epoch + 1, **self._monitor("
+                    + ", ".join(f"{v}_all[watch]" for v in vis)
+                    + ", None if masks is None else {name: mk[watch] for name, mk in masks.items()}), "
+                    "'seconds': time.perf_counter() - start}"
+                )
                 c("history.append(record)")
                 c("if verbose:")
                 with c.indent():
@@ -214,7 +218,7 @@ class ContrastiveDivergence:
             c("}")
             c("for name, delta in deltas.items():")
             with c.indent():
-                c.block('''
+                c.block("""
 param = self.params[name]
 delta *= step
 if weight_decay:
@@ -224,7 +228,7 @@ if momentum:
     buffer *= momentum
     buffer += delta
     delta = buffer
-param += delta''')
+param += delta""")
             for p, spec in cls.m.params.items():
                 if "symmetric" in spec.attrs and p in stats.graph["outputs"]:
                     c(f"self.params[{p!r}][...] = self._symmetric(self.params[{p!r}])")
