@@ -296,3 +296,73 @@ def test_several_models_in_one_file():
     assert module.MODELS["small"] is module.Small
     assert module.DigitsRbm(seed=0).params["W"].shape == (64, 128)
     assert module.Small(seed=0).params["W"].shape == (64, 3)
+
+
+def test_conditional_models_are_refused_clearly():
+    source = (
+        (EXAMPLES / "rbm.ebm")
+        .read_text()
+        .replace("visible v[n_visible] : bernoulli", "input c[3]\n    visible v[n_visible] : bernoulli")
+    )
+    source = source.replace("- v @ W @ h", "- v @ W @ h - sum(c) * sum(h)")
+    with pytest.raises(ebmc.EbmcError, match="conditional energy model") as info:
+        ebmc.compile(source)
+    assert (info.value.line, info.value.column) == (6, 5)
+
+
+def test_spin_units_against_enumeration():
+    source = """
+    model ising_rbm {
+        dim n = 5
+        dim m = 3
+        visible s[n] : spin
+        hidden  h[m] : spin
+        param W[n, m] ~ normal(0, 0.5)
+        param c[n] ~ normal(0, 0.5)
+        energy = -(c @ s) - s @ W @ h
+        train pcd(k=2, lr=0.05, batch=10, epochs=5)
+    }
+    """
+    m = ebmc.load(source).IsingRbm(seed=0)
+    S = 2 * all_states(5) - 1
+    H = 2 * all_states(3) - 1
+    W, c = m.params["W"], m.params["c"]
+    E = -(S @ c)[:, None] - S @ W @ H.T
+    assert m.log_partition() == pytest.approx(np.log(np.exp(-E).sum()), rel=1e-12)
+    np.testing.assert_allclose(m.free_energy(s=S), -np.log(np.exp(-E).sum(1)), rtol=1e-12)
+    np.testing.assert_allclose(m.mean_h(s=S[3]), np.tanh(S[3] @ W), rtol=1e-12)
+    draws = m.sample(20000, steps=40)
+    assert set(np.unique(draws)) == {-1.0, 1.0}
+    p = np.exp(-E).sum(1)
+    codes = ((draws + 1) / 2 @ (2 ** np.arange(5)[::-1])).astype(int)
+    assert 0.5 * np.abs(np.bincount(codes, minlength=32) / len(codes) - p / p.sum()).sum() < 0.05
+
+
+def test_two_visible_groups_take_and_give_dicts():
+    source = """
+    model two {
+        dim n = 4
+        dim m = 3
+        visible x[n] : bernoulli
+        visible y[2] : bernoulli
+        hidden  h[m] : bernoulli
+        param W[n, m] ~ normal(0, 0.5)
+        param U[2, m] ~ normal(0, 0.5)
+        layer both = x @ W + y @ U
+        energy = -sum(both * h)
+    }
+    """
+    m = ebmc.load(source).Two(seed=0)
+    W, U = m.params["W"], m.params["U"]
+    X, Y, H = all_states(4), all_states(2), all_states(3)
+    # exact log Z over all (x, y, h), against the enumeration log_partition does
+    E = -np.einsum("xi,ij,hj->xh", X, W, H)[:, None, :] - np.einsum("yi,ij,hj->yh", Y, U, H)[None, :, :]
+    assert m.log_partition() == pytest.approx(np.log(np.exp(-E).sum()), rel=1e-12)
+    data = {"x": np.ones((7, 4)), "y": np.zeros((7, 2))}
+    history = m.fit(data, epochs=2, batch=3)
+    assert len(history) == 2
+    draws = m.sample(3, steps=5)
+    assert set(draws) == {"x", "y"} and draws["x"].shape == (3, 4) and draws["y"].shape == (3, 2)
+    filled = m.complete({"x": np.ones(4, bool), "y": np.zeros(2, bool)}, **data)
+    np.testing.assert_array_equal(filled["x"], data["x"])
+    assert np.all((filled["y"] > 0) & (filled["y"] < 1))

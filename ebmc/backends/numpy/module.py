@@ -78,7 +78,7 @@ def sym(dims: tuple) -> str:
 METHOD_LOCALS = frozenset(
     "data mask k lr batch epochs momentum weight_decay verbose n masks velocity watch history epoch start "
     "order low rows m record name array mk step steps burn_in deltas delta param buffer B single sums total "
-    "recon error count weight free".split()
+    "recon error count weight free watched metrics".split()
 )
 
 
@@ -120,6 +120,14 @@ class EnergyClass:
         self.code = Code()
         self.source_name = source_name
         self.formula = unparse(self.m.energy)
+        for var in self.m.inputs.values():
+            raise EbmcError(
+                f"'{var.name}' makes this a conditional energy model; the numpy backend of this version "
+                "generates unconditional models only (every group visible or hidden)",
+                var.span.line,
+                var.span.column,
+                length=var.span.length,
+            )
         check_names(self.m)
         for name in self.m.dims:
             check_identifier(name)
@@ -182,6 +190,7 @@ class EnergyClass:
                 self._conditional(name)
             if "free_energy" in self.a.graphs:
                 self._free_energy()
+            self._random_states()
             self._sample()
             self._reconstruct()
             self._complete()
@@ -438,10 +447,21 @@ def _symmetric(w):
         return lines
 
     def _initial_state(self, name: str, count: str) -> str:
-        grp = self.a.groups[name]
-        sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
-        base = "0.5" if grp.unit.sample == "bernoulli" else "0.0"
-        return f"{sampler}(self.rng, np.full(({count},) + self._shape({tuple(grp.dims)!r}), {base}, dtype=self.dtype))"
+        return f"self._random_{name}({count})"
+
+    def _random_states(self) -> None:
+        """`_random_X(count)`: uniformly random units, where chains start."""
+        c = self.code
+        for name in self.a.visible:
+            grp = self.a.groups[name]
+            sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
+            mean = self.ctx.number(sum(grp.unit.values) / len(grp.unit.values))
+            c(f"def _random_{name}(self, count):")
+            with c.indent():
+                c.docstring(f"count draws of {name} with every unit uniform over {grp.unit.values}.")
+                c(f"shape = (count,) + self._shape({tuple(grp.dims)!r})")
+                c(f"return {sampler}(self.rng, np.full(shape, {mean}, dtype=self.dtype))")
+            c("")
 
     def _sample(self) -> None:
         c = self.code
@@ -558,7 +578,7 @@ def _symmetric(w):
             }
             for side, expr in sizes.items():
                 c(f"size_{side} = {expr}")
-            options = " , ".join(f"size_{s}" for s in sides)
+            options = ", ".join(f"size_{s}" for s in sides)
             c(
                 f"smallest = min({options}{',' if len(sides) == 1 else ''})"
                 if len(sides) > 1
@@ -566,10 +586,10 @@ def _symmetric(w):
             )
             c("if smallest > 20:")
             with c.indent():
-                c(
-                    'raise ValueError(f"log_partition: exact enumeration needs a side of at most 20 units, '
-                    'the smallest here has {smallest}; estimate log Z with annealed importance sampling (AIS)")'
-                )
+                c("raise ValueError(")
+                c('    "log_partition: exact enumeration needs a side of at most 20 units, "')
+                c('    f"the smallest here has {smallest}; estimate log Z with annealed importance sampling (AIS)"')
+                c(")")
             first = True
             for side, names in sides.items():
                 cond = f"size_{side} == smallest"

@@ -80,7 +80,9 @@ class ContrastiveDivergence:
         kw = ", ".join(f"{k}={int(v) if k in ('k', 'batch', 'epochs') else num(float(v))}" for k, v in defaults.items())
         title = "persistent contrastive divergence (PCD-k)" if self.persistent else "contrastive divergence (CD-k)"
         start = "the persistent chains (one per row of a batch)" if self.persistent else "the batch itself"
-        c(f"def fit(self, data, mask=None, *, {kw}, verbose=False):")
+        c("def fit(")
+        c(f"    self, data, mask=None, *, {kw}, verbose=False")
+        c("):")
         with c.indent():
             c.docstring(
                 f"Train by {title}; the defaults are the model's `train` settings.\n\n"
@@ -156,12 +158,9 @@ class ContrastiveDivergence:
                             c(f"self._chains_{v}[:{vis[0]}.shape[0]] = {v}_model")
                     args = ", ".join(vis + hid + [f"{x}_model" for x in vis + hid])
                     c(f"self._step({args}, lr / {vis[0]}.shape[0], momentum, weight_decay, velocity, lr)")
-                c(
-                    "record = {'epoch': epoch + 1, **self._monitor("
-                    + ", ".join(f"{v}_all[watch]" for v in vis)
-                    + ", None if masks is None else {name: mk[watch] for name, mk in masks.items()}), "
-                    "'seconds': time.perf_counter() - start}"
-                )
+                c("watched = None if masks is None else {name: mk[watch] for name, mk in masks.items()}")
+                c(f"metrics = self._monitor({', '.join(f'{v}_all[watch]' for v in vis)}, watched)")
+                c("record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}")
                 c("history.append(record)")
                 c("if verbose:")
                 with c.indent():
