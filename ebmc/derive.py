@@ -271,6 +271,7 @@ class Conditional:
     binary: bool  # values {0, 1}: the mean is p(x = 1 | ...)
     field: tuple  # (graph, node) of -dE/dX
     mean: tuple  # (graph, node) of E[X | rest]
+    independent: bool = True  # False: the units of X interact, the field depends on X itself
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,13 @@ def derivation(analysis) -> Derivation:
         given = tuple(u for u in units if u != name) + tuple(conditions)
         conditionals.append(
             Conditional(
-                name, grp.unit.name, given, tuple(grp.unit.values) == (0.0, 1.0), (g, out["field"]), (g, out["mean"])
+                name,
+                grp.unit.name,
+                given,
+                tuple(grp.unit.values) == (0.0, 1.0),
+                (g, out["field"]),
+                (g, out["mean"]),
+                grp.independent,
             )
         )
     free = []
@@ -356,6 +363,12 @@ class TextStyle:
     def derive(self, d: Derivation) -> str:
         out = [f"model {d.model}", "  energy:", f"    {self.energy(d)} = {self.formula(*d.energy)}", "  conditionals:"]
         for c in d.conditionals:
+            if not c.independent:
+                out += [
+                    f"    {c.group} ({c.unit}, its units interact: the field depends on {c.group} itself):",
+                    f"      {self.field(c)} = {self.formula(*c.field)}",
+                ]
+                continue
             given = f", independent given {', '.join(c.given)}" if c.given else ", independent"
             out += [
                 f"    {c.group} ({c.unit}{given}):",
@@ -406,6 +419,10 @@ class LatexStyle(TextStyle):
         lines = [(self.energy(d), self.formula(*d.energy))]
         notes = []
         for c in d.conditionals:
+            if not c.independent:
+                notes.append(f"% {c.group}: {c.unit} units that interact (the field depends on {c.group} itself)")
+                lines.append((self.field(c), self.formula(*c.field)))
+                continue
             notes.append(
                 f"% {c.group}: {c.unit} units, independent" + (f" given {', '.join(c.given)}" if c.given else "")
             )

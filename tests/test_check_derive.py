@@ -331,3 +331,23 @@ def test_missing_file_and_usage_errors(tmp_path):
     assert run("derive").returncode == 2
     assert run("check", str(RBM), "--latex").returncode == 2
     assert run("derive", str(RBM), "--graph", "energy").returncode == 2
+
+
+def test_derive_and_check_work_when_a_group_interacts(tmp_path, capsys):
+    """The analysis describes any energy; only the backend needs independent groups."""
+    from ebmc.cli import main
+
+    model = tmp_path / "bm.ebm"
+    model.write_text(
+        "model bm {\n  dim n = 3\n  dim m = 2\n  visible v[n] : bernoulli\n  hidden h[m] : bernoulli\n"
+        "  param J[n, n] ~ normal(0, 0.5)\n  param W[n, m] ~ normal(0, 0.5)\n"
+        "  energy = -(v @ J @ v) - v @ W @ h\n}\n"
+    )
+    assert main(["derive", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "v (bernoulli, its units interact" in out
+    assert "p(h = 1 | v) = sigmoid(v @ W)" in out
+    assert main(["check", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["compile", str(model)]) == 1
+    assert "couples the units of 'v'" in capsys.readouterr().err

@@ -83,16 +83,6 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
     for name, grp in groups.items():
         f_graph = fields
         grp.independent = not depends_on(f_graph, f_graph.graph["outputs"][name], _var_nodes(f_graph, [name]))
-        if not grp.independent:
-            var = model.units[name]
-            raise EbmcError(
-                f"the energy couples the units of '{name}' with each other, so they are not independent "
-                "given the other groups; unit-by-unit Gibbs sampling of such groups is not available "
-                "in this version of ebmc",
-                var.span.line,
-                var.span.column,
-                length=var.span.length,
-            )
 
     a = EnergyAnalysis(model, groups)
     a.graphs["energy"] = energy

@@ -183,6 +183,10 @@ def mul_rules(b, op, args, attrs):
             return other
         if b.is_value(one, -1.0) and _same_shape(b, other, shape):
             return b.add("neg", other)
+    for const, other in ((x, y), (y, x)):  # (-c) * y = -(c * y), c > 0: keeps signs outermost
+        c = b.value(const)
+        if c is not None and c < 0:
+            return b.add("neg", b.add("mul", b.const(-c, b.shape(const)), other))
     if b.op(x) == "neg" and b.op(y) == "neg":
         return b.add("mul", b.args(x)[0], b.args(y)[0])
     for neg, other in ((x, y), (y, x)):  # (-x) * y = -(x * y): keeps signs outermost

@@ -120,6 +120,17 @@ class EnergyClass:
         self.code = Code()
         self.source_name = source_name
         self.formula = unparse(self.m.energy)
+        for name, grp in self.a.groups.items():
+            if not grp.independent:
+                var = self.m.units[name]
+                raise EbmcError(
+                    f"the energy couples the units of '{name}' with each other, so they are not independent "
+                    "given the other groups; the numpy backend of this version samples whole groups only "
+                    "(unit-by-unit Gibbs sampling is not available yet)",
+                    var.span.line,
+                    var.span.column,
+                    length=var.span.length,
+                )
         for var in self.m.inputs.values():
             raise EbmcError(
                 f"'{var.name}' makes this a conditional energy model; the numpy backend of this version "
