@@ -16,6 +16,15 @@ def _sample_bernoulli(rng, p):
     return u
 
 
+def _sigmoid(x):
+    """1 / (1 + exp(-x)), computed as 0.5 * (1 + tanh(x / 2)): never overflows, and tanh is fast."""
+    t = np.asarray(np.multiply(x, 0.5))
+    np.tanh(t, out=t)
+    t *= 0.5
+    t += 0.5
+    return t
+
+
 def _sigmoid_inplace(x):
     """sigmoid(x) written over x, an array nobody else needs: 0.5 * (1 + tanh(x / 2))."""
     x *= 0.5
@@ -391,15 +400,18 @@ class Rbm:
             param += delta
 
     def _monitor(self, v, masks):
-        """Reconstruction error (over the observed units) and mean free energy of a few rows."""
-        recon = self.reconstruct(v=v)
-        recon = {'v': recon}
+        """Reconstruction error (over the observed units) and mean free energy of a few rows;
+        the reconstruction is mean-field, E[v | h = E[h | v]], and shares its products with F(v).
+        """
+        W, a, b = self.params['W'], self.params['a'], self.params['b']
+        _t1 = b + v @ W
+        recon_v = _sigmoid(_sigmoid(_t1) @ W.T + a)
+        free = -(v @ a) - _softplus(_t1).sum(axis=1)
         error, count = 0.0, 0.0
         weight = 1.0 if masks is None else masks['v']
-        error += float(np.sum(weight * (recon['v'] - v) ** 2))
+        error += float(np.sum(weight * (recon_v - v) ** 2))
         count += float(np.sum(np.broadcast_to(weight, v.shape)))
-        free = float(np.mean(self._free_energy(v)))
-        return {'recon_error': error / max(count, 1.0), 'free_energy': free}
+        return {'recon_error': error / max(count, 1.0), 'free_energy': float(np.mean(free))}
 
     def save(self, path):
         """Write the dims and params to an .npz file."""

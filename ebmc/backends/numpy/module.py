@@ -91,6 +91,7 @@ def derived_locals(unit: str) -> dict[str, str]:
         f"known_{unit}": f"the given values of '{unit}' in complete()",
         f"total_{unit}": f"the running sum of '{unit}' in complete()",
         f"mean_{unit}": f"the conditional mean of '{unit}' in complete()",
+        f"recon_{unit}": f"the reconstruction of '{unit}' in the training metrics",
     }
 
 

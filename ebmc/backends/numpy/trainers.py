@@ -237,20 +237,44 @@ param += delta""")
 
     def _monitor(self, cls, vis, hid) -> None:
         c = cls.code
+        g = monitor_graph(cls.a)
         c(f"def _monitor(self, {', '.join(vis)}, masks):")
         with c.indent():
-            c.docstring("Reconstruction error (over the observed units) and mean free energy of a few rows.")
-            c(f"recon = self.reconstruct({', '.join(f'{v}={v}' for v in vis)})")
-            if len(vis) == 1:
-                c(f"recon = {{{vis[0]!r}: recon}}")
+            c.docstring(
+                "Reconstruction error (over the observed units) and mean free energy of a few rows;\n"
+                "the reconstruction is mean-field, E[v | h = E[h | v]], and shares its products with F(v)."
+            )
+            cls._unpack_params(g)
+            result = cls._emit(g, targets={f"recon_{v}": f"recon_{v}" for v in vis} | {"free": "free"})
             c("error, count = 0.0, 0.0")
             for v in vis:
                 c(f"weight = 1.0 if masks is None else masks[{v!r}]")
-                c(f"error += float(np.sum(weight * (recon[{v!r}] - {v}) ** 2))")
+                c(f"error += float(np.sum(weight * ({result[f'recon_{v}']} - {v}) ** 2))")
                 c(f"count += float(np.sum(np.broadcast_to(weight, {v}.shape)))")
-            c(f"free = float(np.mean(self._free_energy({', '.join(vis)})))")
-            c("return {'recon_error': error / max(count, 1.0), 'free_energy': free}")
+            c("return {'recon_error': error / max(count, 1.0), 'free_energy': float(np.mean(free))}")
         c("")
+
+
+def monitor_graph(a):
+    """Outputs `recon_<v>` (the mean-field reconstruction of each visible group) and `free` (F(v)),
+    in one graph, so that the products they share are computed once."""
+    b = Simplifier()
+    hidden_means = {}
+    for h in a.hidden:
+        g = a.graphs[f"conditional_{h}"]
+        out = g.graph["outputs"]["mean"]
+        hidden_means[h] = copy_into(b, g, [out])[out]
+    outputs = {}
+    for v in a.visible:
+        g = a.graphs[f"conditional_{v}"]
+        out = g.graph["outputs"]["mean"]
+        given = {n: hidden_means[name] for name, n in leaves(g).items() if name in hidden_means}
+        outputs[f"recon_{v}"] = copy_into(b, g, [out], replace=given)[out]
+    free = a.graphs["free_energy"]
+    out = free.graph["outputs"]["free_energy"]
+    outputs["free"] = copy_into(b, free, [out])[out]
+    b.g.graph["outputs"] = outputs
+    return b.g
 
 
 CD = ContrastiveDivergence("cd", persistent=False, doc="contrastive divergence, chains start at the data")
