@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import os
-import sys
 import types
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import networkx as nx
 
@@ -93,13 +90,4 @@ def load(path_or_source, **dims) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__file__ = f"<ebmc:{name}>"
     exec(builtins.compile(compiled.source, module.__file__, "exec"), module.__dict__)
-    return module
-
-
-def import_file(path: str | Path) -> types.ModuleType:
-    """Import a generated module from its file."""
-    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
     return module

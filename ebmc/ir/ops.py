@@ -19,9 +19,8 @@ The batch axis is not part of any shape. Only three entries know about it:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,7 +57,6 @@ class Op:
     # of the result's shape that nothing else reads, with the result (None where it cannot)
     inplace: Callable[[list[Arg], int, dict, Any], str | None] | None = None
     fresh: bool = False  # the numpy rule makes a new array (when the result has an axis)
-    attrs: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- shape rules
@@ -883,7 +881,3 @@ FUNCTIONS: dict[str, Function] = {
 
 # what `dense(x, N, ACT)` accepts as ACT
 ACTIVATIONS = (*ELEMENTWISE_FUNCTIONS, "softmax", "identity")
-
-
-def numel(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)

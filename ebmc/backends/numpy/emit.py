@@ -79,8 +79,8 @@ def _is_atom(code: str) -> bool:
 class Emitter:
     """Emits the computation of some outputs of graph g as assignment lines.
 
-    `names` maps var names to the code that holds them (locals of the method).
-    `batched` says whether a var has a batch axis (default: by its role).
+    `names` maps var names to the code that holds them (locals of the method);
+    unit groups, data and layers are batched, params are not (see graph.batched).
     `inplace`: where an operand is a new array that nothing else reads and has the
     result's shape, overwrite it (`t += b` instead of `t + b`): fewer allocations
     and passes over memory, for the methods the training loop calls.
@@ -91,7 +91,6 @@ class Emitter:
         g: nx.DiGraph,
         ctx: NumpyContext,
         names: dict[str, str],
-        batched: dict[str, bool] | None = None,
         prefix: str = "_t",
         inplace: bool = False,
     ):
@@ -101,10 +100,7 @@ class Emitter:
         self.names = names
         self.ops = op_table()
         self.prefix = prefix
-        if batched is None:
-            self.batched = batched_nodes(g)
-        else:
-            self.batched = _batched_from_leaves(g, batched)
+        self.batched = batched_nodes(g)
         self.lines: list[str] = []
         self._temps = 0
 
@@ -192,16 +188,3 @@ class Emitter:
     def _arg(self, a, code: dict) -> Arg:
         c = code[a]
         return Arg(c if _is_atom(c) else f"({c})", self.g.nodes[a]["shape"], self.batched[a])
-
-
-def _batched_from_leaves(g: nx.DiGraph, leaf_batched: dict[str, bool]) -> dict:
-    out = {}
-    for n in nx.topological_sort(g):
-        d = g.nodes[n]
-        if d["op"] == "var":
-            out[n] = leaf_batched.get(d["name"], d["role"] != "param")
-        elif d["op"] in ("batch_sum", "batch_tensordot"):
-            out[n] = False
-        else:
-            out[n] = any(out[a] for a in g.predecessors(n))
-    return out

@@ -150,9 +150,6 @@ class EnergyClass:
         """The target list for unpacking _batches: (v,) or (v, h)."""
         return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 
-    def _groups_args(self, names) -> str:
-        return ", ".join(names)
-
     def _unpack_params(self, g: nx.DiGraph) -> None:
         """`W, a = self.params["W"], self.params["a"]` for the params g reads."""
         used = [p for p in self.m.params if p in leaves(g, "param")]
