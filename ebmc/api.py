@@ -58,6 +58,8 @@ def analyse_file(path_or_source, **dims) -> list[EnergyAnalysis]:
 
 def _analyse(text: str, dims: dict) -> list[EnergyAnalysis]:
     models = check_module(parse_text(text), dims)
+    if not models:
+        raise EbmcError("the file holds no 'model NAME { ... }' block: nothing to compile")
     for m in models:
         if m.energy is None:
             raise EbmcError(

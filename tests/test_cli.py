@@ -61,3 +61,12 @@ def test_plugins_lists_builtins():
     assert r.returncode == 0
     for word in ("bernoulli", "cd", "pcd", "numpy", "sigmoid", "tensordot"):
         assert word in r.stdout
+
+
+def test_a_file_without_models_is_an_error(tmp_path):
+    model = tmp_path / "empty.ebm"
+    model.write_text("# nothing here yet\n")
+    r = run("compile", str(model))
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"{model}: error: the file holds no 'model NAME")
+    assert not (tmp_path / "empty.py").exists()
