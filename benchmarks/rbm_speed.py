@@ -9,8 +9,9 @@ around the call, for each of
   reference:    ref_numpy_rbm.cd_epoch (the same CD-1 algorithm, hand-written, sigmoid 'expit');
   scikit-learn: BernoulliRBM(n_iter=1, batch_size=100, learning_rate=0.05).fit(X)
                 (persistent CD-1; fit re-initialises the weights on every call).
-The three are run interleaved (A B C A B C ...) after one warm-up run each; the table gives the
-median reference time and the medians of the per-repetition ratios to the reference.
+The three are run interleaved, the order rotating (A B C, B C A, C A B, ...), after one warm-up
+run each; the table gives the median reference time and the medians of the per-repetition
+ratios to the reference.
 """
 
 import argparse
@@ -140,15 +141,20 @@ def main():
 
 
 def interleaved(functions, repeats):
-    """Wall-clock seconds of each function, run A B C A B C ... after one warm-up run each."""
+    """Wall-clock seconds of each function, interleaved after one warm-up run each.
+
+    The order rotates every repetition (A B C, B C A, C A B, ...): whichever runs right after
+    another is measurably faster here, and rotating gives every one each position equally often.
+    """
     for f in functions:
         f()
     times = [[] for _ in functions]
-    for _ in range(repeats):
-        for f, t in zip(functions, times, strict=True):
+    for rep in range(repeats):
+        for i in range(len(functions)):
+            which = (rep + i) % len(functions)
             start = time.perf_counter()
-            f()
-            t.append(time.perf_counter() - start)
+            functions[which]()
+            times[which].append(time.perf_counter() - start)
     return times
 
 
