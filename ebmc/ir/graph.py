@@ -239,4 +239,8 @@ def _formula(g, n) -> tuple[str, int]:
     if op == "transpose":
         x, p = parts[0]
         return (f"{x}.T" if p >= 9 else f"({x}).T"), 9
+    if op == "broadcast":  # broadcasting is implicit in formulas, as in the language
+        return parts[0]
+    if op == "sum_to" and d["attrs"]["shape"] == ():
+        return f"sum({parts[0][0]})", 9
     return f"{op}({', '.join(t for t, _ in parts)})", 9

@@ -183,6 +183,14 @@ def mul_rules(b, op, args, attrs):
             return other
         if b.is_value(one, -1.0) and _same_shape(b, other, shape):
             return b.add("neg", other)
+    for const, other in ((x, y), (y, x)):  # c * (d * z) = (c d) * z for numbers c, d
+        c = b.value(const)
+        if c is not None and b.op(other) == "mul" and b.shape(const) == ():
+            p, q = b.args(other)
+            for d_node, z in ((p, q), (q, p)):
+                d = b.value(d_node)
+                if d is not None and b.shape(d_node) == () and _same_shape(b, z, shape):
+                    return b.add("mul", b.const(c * d), z)
     for const, other in ((x, y), (y, x)):  # (-c) * y = -(c * y), c > 0: keeps signs outermost
         c = b.value(const)
         if c is not None and c < 0:
@@ -203,6 +211,8 @@ def div_rules(b, op, args, attrs):
         return b.const(0.0, shape)
     if b.is_value(y, 1.0) and _same_shape(b, x, shape):
         return x
+    if b.op(x) == "neg":  # (-x) / y = -(x / y): keeps signs outermost
+        return b.add("neg", b.add("div", b.args(x)[0], y))
     return None
 
 
@@ -241,7 +251,7 @@ def pull_negation(b, op, args, attrs):
     return None
 
 
-@rewrite("sum", "sum_to", "batch_sum", "transpose")
+@rewrite("sum", "sum_to", "batch_sum", "transpose", "broadcast")
 def pull_negation_linear(b, op, args, attrs):
     (x,) = args
     if b.op(x) == "neg":
