@@ -255,17 +255,25 @@ def test_golden_generated_code():
     assert source.replace("rbm.ebm", "X") == golden.replace("rbm.ebm", "X")
 
 
-@pytest.mark.parametrize("name", ["lr", "v_model", "keep_v", "n", "step"])
-def test_names_the_generated_code_needs_are_refused_at_their_declaration(name):
-    source = (
-        (EXAMPLES / "rbm.ebm")
-        .read_text()
-        .replace("param b[n_hidden]  = 0", f"param b[n_hidden]  = 0\n    param {name}[n_hidden]")
-    )
+@pytest.mark.parametrize("name", ["lr", "v_model", "keep_v", "n", "data"])
+def test_unit_names_the_generated_code_needs_are_refused_at_their_declaration(name):
+    source = (EXAMPLES / "rbm.ebm").read_text().replace("hidden  h[n_hidden]", f"hidden  {name}[n_hidden]")
+    source = source.replace("(b @ h) - v @ W @ h", f"(b @ {name}) - v @ W @ {name}")
     with pytest.raises(ebmc.EbmcError) as info:
         ebmc.compile(source)
-    assert info.value.line == 12 and info.value.column == 5
+    assert info.value.line == 7 and info.value.column == 5
     assert f"'{name}' is a name the generated code needs" in info.value.message
+
+
+@pytest.mark.parametrize("name", ["lr", "step", "weight", "delta", "B", "error", "total", "free"])
+def test_params_may_have_any_name(name):
+    source = (EXAMPLES / "rbm.ebm").read_text().replace("param b[n_hidden]  = 0", f"param {name}[n_hidden]")
+    source = source.replace("(b @ h)", f"({name} @ h)")
+    m = ebmc.load(source, n_visible=6, n_hidden=4).Rbm(seed=0)
+    data = (np.random.default_rng(0).random((20, 6)) < 0.5).astype(float)
+    m.fit(data, epochs=2, batch=5, momentum=0.5, weight_decay=0.01)
+    assert np.all(np.isfinite(m.params[name])) and np.any(m.params[name] != 0)
+    assert set(m.grad(v=data, h=m.mean_h(v=data))) == {"W", "a", name}
 
 
 def test_a_dim_may_be_called_n():

@@ -133,9 +133,8 @@ class Rbm:
         dict name -> array, mean over the samples of dE/dtheta.
         """
         (v, h), single = self._batches(v=v, h=h)
-        B = v.shape[0]
         sums = self._grad_sums(v, h)
-        return {name: np.asarray(total / B, dtype=self.dtype) for name, total in sums.items()}
+        return {name: np.asarray(total / v.shape[0], dtype=self.dtype) for name, total in sums.items()}
 
     def _grad_sums(self, v, h):
         """sum over the batch of dE/dtheta for every trained param."""
@@ -347,9 +346,10 @@ class Rbm:
                 m = None if masks is None else {name: array[rows] for name, array in masks.items()}
                 h = self._mean_h(v)
                 v_model, h_model = self._negative_phase(v, h, k, m)
-                self._step(v, h, v_model, h_model, lr / v.shape[0], momentum, weight_decay, velocity, lr)
+                deltas = self._statistics(v, h, v_model, h_model)
+                self._update(deltas, lr / v.shape[0], momentum, weight_decay, velocity, lr)
             watched = None if masks is None else {name: mk[watch] for name, mk in masks.items()}
-            metrics = self._monitor(v_all[watch], watched)
+            metrics = self._monitor({'v': v_all[watch]}, watched)
             record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}
             history.append(record)
             if verbose:
@@ -371,10 +371,9 @@ class Rbm:
             h = self._mean_h(v)
         return v, h
 
-    def _step(self, v, h, v_model, h_model, step, momentum, weight_decay, velocity, lr):
-        """One update of every trained param from the positive and negative statistics:
-        theta += step * (sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive)) - lr * weight_decay * theta,
-        through the momentum buffer.
+    def _statistics(self, v, h, v_model, h_model):
+        """sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive) for every trained param: the
+        direction of one step, with dE/dtheta taken at the hidden means.
         """
         _t1 = h.sum(axis=0)
         _t1 -= h_model.sum(axis=0)
@@ -382,11 +381,16 @@ class Rbm:
         _t2 -= v_model.sum(axis=0)
         _t3 = v.T @ h
         _t3 -= v_model.T @ h_model
-        deltas = {
+        return {
             'W': _t3,
             'a': _t2,
             'b': _t1,
         }
+
+    def _update(self, deltas, step, momentum, weight_decay, velocity, lr):
+        """theta += step * delta - lr * weight_decay * theta for every trained param, through the
+        momentum buffer; the deltas are overwritten.
+        """
         for name, delta in deltas.items():
             param = self.params[name]
             delta *= step
@@ -399,18 +403,22 @@ class Rbm:
                 delta = buffer
             param += delta
 
-    def _monitor(self, v, masks):
-        """Reconstruction error (over the observed units) and mean free energy of a few rows;
-        the reconstruction is mean-field, E[v | h = E[h | v]], and shares its products with F(v).
+    def _reconstruction_and_free_energy(self, v):
+        """The mean-field reconstruction E[v | h = E[h | v]] of the visible units, and F(v),
+        computed together so that they share their products.
         """
         W, a, b = self.params['W'], self.params['a'], self.params['b']
         _t1 = b + v @ W
-        recon_v = _sigmoid(_sigmoid(_t1) @ W.T + a)
-        free = -(v @ a) - _softplus(_t1).sum(axis=1)
+        return {'v': _sigmoid(_sigmoid(_t1) @ W.T + a)}, -(v @ a) - _softplus(_t1).sum(axis=1)
+
+    def _monitor(self, data, masks):
+        """Reconstruction error (over the observed units) and mean free energy of a few rows."""
+        recon, free = self._reconstruction_and_free_energy(**data)
         error, count = 0.0, 0.0
-        weight = 1.0 if masks is None else masks['v']
-        error += float(np.sum(weight * (recon_v - v) ** 2))
-        count += float(np.sum(np.broadcast_to(weight, v.shape)))
+        for name, x in data.items():
+            weight = 1.0 if masks is None else masks[name]
+            error += float(np.sum(weight * (recon[name] - x) ** 2))
+            count += float(np.sum(np.broadcast_to(weight, x.shape)))
         return {'recon_error': error / max(count, 1.0), 'free_energy': float(np.mean(free))}
 
     def save(self, path):

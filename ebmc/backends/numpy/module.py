@@ -77,8 +77,7 @@ def sym(dims: tuple) -> str:
 # locals of the generated methods that also hold the model's own names (units, data, params)
 METHOD_LOCALS = frozenset(
     "data mask k lr batch epochs momentum weight_decay verbose n masks velocity watch history epoch start "
-    "order low rows m record name array mk step steps burn_in deltas delta param buffer B single sums total "
-    "recon error count weight free watched metrics".split()
+    "order low rows m record watched metrics deltas steps burn_in step single sums name total".split()
 )
 
 
@@ -91,16 +90,21 @@ def derived_locals(unit: str) -> dict[str, str]:
         f"known_{unit}": f"the given values of '{unit}' in complete()",
         f"total_{unit}": f"the running sum of '{unit}' in complete()",
         f"mean_{unit}": f"the conditional mean of '{unit}' in complete()",
-        f"recon_{unit}": f"the reconstruction of '{unit}' in the training metrics",
     }
 
 
 def check_names(model) -> None:
-    """Refuse, at its declaration, a name that a generated method needs for itself."""
+    """Refuse, at its declaration, a unit or data name that a generated method needs for itself.
+
+    Params are locals only of the methods that compute from the graphs, beside unit names and
+    `_t` temporaries, so any name the language allows is fine for them.
+    """
     taken = {name: "a local variable of the generated methods" for name in METHOD_LOCALS}
     for unit in model.units:
         taken.update(derived_locals(unit))
-    for name, decl in [*model.variables.items(), *model.params.items()]:
+    for name in model.params:
+        check_identifier(name)
+    for name, decl in model.variables.items():
         check_identifier(name)
         if name in taken:
             raise EbmcError(
@@ -386,16 +390,16 @@ def _symmetric(w):
                 "dict name -> array, mean over the samples of dE/dtheta."
             )
             c(f"{self._unpack(args)}, single = self._batches({', '.join(f'{a}={a}' for a in args)})")
-            c(f"B = {args[0]}.shape[0]")
             c("sums = self._grad_sums(" + ", ".join(args) + ")")
-            c("return {name: np.asarray(total / B, dtype=self.dtype) for name, total in sums.items()}")
+            c(
+                f"return {{name: np.asarray(total / {args[0]}.shape[0], dtype=self.dtype) for name, total in sums.items()}}"
+            )
         c("")
         c(f"def _grad_sums(self, {', '.join(args)}):")
         with c.indent():
             c.docstring("sum over the batch of dE/dtheta for every trained param.")
             self._unpack_params(g)
-            if any(g.nodes[n]["op"] == "batch_size" for n in g):
-                c(f"B = {args[0]}.shape[0]")
+            self.ctx.batch_size = f"{args[0]}.shape[0]"
             result = self._emit(g)
             c("return {")
             with c.indent():

@@ -157,9 +157,10 @@ class ContrastiveDivergence:
                         for v in vis:
                             c(f"self._chains_{v}[:{vis[0]}.shape[0]] = {v}_model")
                     args = ", ".join(vis + hid + [f"{x}_model" for x in vis + hid])
-                    c(f"self._step({args}, lr / {vis[0]}.shape[0], momentum, weight_decay, velocity, lr)")
+                    c(f"deltas = self._statistics({args})")
+                    c(f"self._update(deltas, lr / {vis[0]}.shape[0], momentum, weight_decay, velocity, lr)")
                 c("watched = None if masks is None else {name: mk[watch] for name, mk in masks.items()}")
-                c(f"metrics = self._monitor({', '.join(f'{v}_all[watch]' for v in vis)}, watched)")
+                c("metrics = self._monitor({" + ", ".join(f"{v!r}: {v}_all[watch]" for v in vis) + "}, watched)")
                 c("record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}")
                 c("history.append(record)")
                 c("if verbose:")
@@ -199,22 +200,27 @@ class ContrastiveDivergence:
     def _update(self, cls, stats, vis, hid) -> None:
         c = cls.code
         names = vis + hid + [f"{x}_model" for x in vis + hid]
-        c(f"def _step(self, {', '.join(names)}, step, momentum, weight_decay, velocity, lr):")
+        c(f"def _statistics(self, {', '.join(names)}):")
         with c.indent():
             c.docstring(
-                "One update of every trained param from the positive and negative statistics:\n"
-                "theta += step * (sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive)) - lr * weight_decay * theta,\n"
-                "through the momentum buffer."
+                "sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive) for every trained param: the\n"
+                "direction of one step, with dE/dtheta taken at the hidden means."
             )
             cls._unpack_params(stats)
-            if any(stats.nodes[n]["op"] == "batch_size" for n in stats):
-                c(f"B = {vis[0]}.shape[0]")
+            cls.ctx.batch_size = f"{vis[0]}.shape[0]"
             result = cls._emit(stats, inplace=True)
-            c("deltas = {")
+            c("return {")
             with c.indent():
                 for p in stats.graph["outputs"]:
                     c(f"{p!r}: {result[p]},")
             c("}")
+        c("")
+        c("def _update(self, deltas, step, momentum, weight_decay, velocity, lr):")
+        with c.indent():
+            c.docstring(
+                "theta += step * delta - lr * weight_decay * theta for every trained param, through the\n"
+                "momentum buffer; the deltas are overwritten."
+            )
             c("for name, delta in deltas.items():")
             with c.indent():
                 c.block("""
@@ -238,20 +244,28 @@ param += delta""")
     def _monitor(self, cls, vis, hid) -> None:
         c = cls.code
         g = monitor_graph(cls.a)
-        c(f"def _monitor(self, {', '.join(vis)}, masks):")
+        c(f"def _reconstruction_and_free_energy(self, {', '.join(vis)}):")
         with c.indent():
             c.docstring(
-                "Reconstruction error (over the observed units) and mean free energy of a few rows;\n"
-                "the reconstruction is mean-field, E[v | h = E[h | v]], and shares its products with F(v)."
+                "The mean-field reconstruction E[v | h = E[h | v]] of the visible units, and F(v),\n"
+                "computed together so that they share their products."
             )
             cls._unpack_params(g)
-            result = cls._emit(g, targets={f"recon_{v}": f"recon_{v}" for v in vis} | {"free": "free"})
-            c("error, count = 0.0, 0.0")
-            for v in vis:
-                c(f"weight = 1.0 if masks is None else masks[{v!r}]")
-                c(f"error += float(np.sum(weight * ({result[f'recon_{v}']} - {v}) ** 2))")
-                c(f"count += float(np.sum(np.broadcast_to(weight, {v}.shape)))")
-            c("return {'recon_error': error / max(count, 1.0), 'free_energy': float(np.mean(free))}")
+            result = cls._emit(g)
+            recon = ", ".join(f"{v!r}: {result[f'recon_{v}']}" for v in vis)
+            c(f"return {{{recon}}}, {result['free']}")
+        c("")
+        c.block('''
+def _monitor(self, data, masks):
+    """Reconstruction error (over the observed units) and mean free energy of a few rows."""
+    recon, free = self._reconstruction_and_free_energy(**data)
+    error, count = 0.0, 0.0
+    for name, x in data.items():
+        weight = 1.0 if masks is None else masks[name]
+        error += float(np.sum(weight * (recon[name] - x) ** 2))
+        count += float(np.sum(np.broadcast_to(weight, x.shape)))
+    return {'recon_error': error / max(count, 1.0), 'free_energy': float(np.mean(free))}
+''')
         c("")
 
 
