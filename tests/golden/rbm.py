@@ -134,7 +134,8 @@ class Rbm:
         """
         (v, h), single = self._batches(v=v, h=h)
         sums = self._grad_sums(v, h)
-        return {name: np.asarray(total / v.shape[0], dtype=self.dtype) for name, total in sums.items()}
+        count = v.shape[0]
+        return {name: np.asarray(total / count, dtype=self.dtype) for name, total in sums.items()}
 
     def _grad_sums(self, v, h):
         """sum over the batch of dE/dtheta for every trained param."""

@@ -77,7 +77,7 @@ def sym(dims: tuple) -> str:
 # locals of the generated methods that also hold the model's own names (units, data, params)
 METHOD_LOCALS = frozenset(
     "data mask k lr batch epochs momentum weight_decay verbose n masks velocity watch history epoch start "
-    "order low rows m record watched metrics deltas steps burn_in step single sums name total".split()
+    "order low rows m record watched metrics deltas steps burn_in step single sums name total count".split()
 )
 
 
@@ -391,9 +391,8 @@ def _symmetric(w):
             )
             c(f"{self._unpack(args)}, single = self._batches({', '.join(f'{a}={a}' for a in args)})")
             c("sums = self._grad_sums(" + ", ".join(args) + ")")
-            c(
-                f"return {{name: np.asarray(total / {args[0]}.shape[0], dtype=self.dtype) for name, total in sums.items()}}"
-            )
+            c(f"count = {args[0]}.shape[0]")
+            c("return {name: np.asarray(total / count, dtype=self.dtype) for name, total in sums.items()}")
         c("")
         c(f"def _grad_sums(self, {', '.join(args)}):")
         with c.indent():
