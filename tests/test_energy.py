@@ -65,3 +65,10 @@ def test_hidden_hidden_coupling_has_no_free_energy_but_visible_side_is_summable(
     a = analyse(model)
     assert "hidden" not in a.summable
     assert "free_energy" not in a.graphs
+
+
+def test_a_group_the_energy_does_not_use_is_reported():
+    source = RBM.replace("hidden h[m] : bernoulli", "hidden h[m] : bernoulli\n    hidden g[3] : bernoulli")
+    with pytest.raises(ebmc.EbmcError, match="the energy does not depend on 'g'") as info:
+        ebmc.compile(source)
+    assert (info.value.line, info.value.column) == (7, 5)

@@ -374,3 +374,19 @@ def test_two_visible_groups_take_and_give_dicts():
     filled = m.complete({"x": np.ones(4, bool), "y": np.zeros(2, bool)}, **data)
     np.testing.assert_array_equal(filled["x"], data["x"])
     assert np.all((filled["y"] > 0) & (filled["y"] < 1))
+
+
+def test_groups_that_interact_with_nothing_have_their_marginals():
+    """E = -(a @ v) - (b @ h): every unit is independent of every other, p(v = 1) = sigmoid(a)."""
+    source = (EXAMPLES / "rbm.ebm").read_text().replace("- v @ W @ h", "- sum(W) * 0")
+    m = ebmc.load(source, n_visible=4, n_hidden=3).Rbm(seed=0)
+    m.params["a"][...] = [-2.0, -0.5, 0.5, 2.0]
+    np.testing.assert_allclose(m.mean_v(), sigmoid(m.params["a"]), rtol=1e-12)
+    assert m.sample_v().shape == (4,)
+    draws = m.sample(20000, steps=2)
+    np.testing.assert_allclose(draws.mean(0), sigmoid(m.params["a"]), atol=0.02)
+    data = (np.random.default_rng(0).random((400, 4)) < [0.1, 0.3, 0.6, 0.9]).astype(float)
+    m.fit(data, epochs=30, batch=20, lr=0.1)
+    np.testing.assert_allclose(m.mean_v(), data.mean(0), atol=0.08)
+    V = all_states(4)
+    assert np.exp(m.log_prob(v=V)).sum() == pytest.approx(1.0)

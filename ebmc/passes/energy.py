@@ -79,10 +79,19 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
             )
         groups[name] = Group(name, var.role, units[var.type], var.dims, var.shape, False)
 
+    used = leaves(energy)
+    for name, var in model.units.items():
+        if name not in used:
+            raise EbmcError(
+                f"the energy does not depend on '{name}': a group of units that takes no part in the "
+                "energy is not a variable of the model (use it in the energy or remove it)",
+                var.span.line,
+                var.span.column,
+                length=var.span.length,
+            )
     fields = _fields(energy, model)
     for name, grp in groups.items():
-        f_graph = fields
-        grp.independent = not depends_on(f_graph, f_graph.graph["outputs"][name], _var_nodes(f_graph, [name]))
+        grp.independent = not depends_on(fields, fields.graph["outputs"][name], _var_nodes(fields, [name]))
 
     a = EnergyAnalysis(model, groups)
     a.graphs["energy"] = energy

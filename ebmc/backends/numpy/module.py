@@ -420,17 +420,42 @@ def _symmetric(w):
         else:
             what = f"E[{name} | {given}] from the field {field_text}"
         doc = f"{what}\n\nThe field {field_text} is -dE/d{name}; the units of {name} are independent given {given}."
-        self._public(f"mean_{name}", args, doc, f"self._mean_{name}({', '.join(args)})")
-        self._private(f"_mean_{name}", args, what, g, "mean", inplace=True)
         sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
-        doc = f"A draw of {name} ~ p({name} | {given}), unit by unit independent, with mean mean_{name}."
-        self._public(f"sample_{name}", args, doc, f"self._sample_{name}({', '.join(args)})")
+        draw = f"A draw of {name} ~ p({name} | {given}), unit by unit independent, with mean mean_{name}."
         c = self.code
-        c(f"def _sample_{name}({', '.join(['self', *args])}):")
+        if args:
+            self._public(f"mean_{name}", args, doc, f"self._mean_{name}({', '.join(args)})")
+            self._private(f"_mean_{name}", args, what, g, "mean", inplace=True)
+            self._public(f"sample_{name}", args, draw, f"self._sample_{name}({', '.join(args)})")
+            inner = ", ".join(args)
+        else:  # the group interacts with no other: its conditional is its marginal, the same for all
+            for kind, text in (("mean", doc), ("sample", draw)):
+                c(f"def {kind}_{name}(self):")
+                with c.indent():
+                    c.docstring(text)
+                    c(f"return self._{kind}_{name}(1)[0]")
+                c("")
+            c(f"def _mean_{name}(self, count):")
+            with c.indent():
+                c.docstring(f"{what}, for each of count samples.")
+                self._unpack_params(g)
+                result = self._emit(g, {"mean": g.graph["outputs"]["mean"]})
+                c(f"return np.broadcast_to({result['mean']}, (count,) + self._shape({tuple(grp.dims)!r})).copy()")
+            c("")
+            inner = "count"
+        c(f"def _sample_{name}({', '.join(['self', *(args or ['count'])])}):")
         with c.indent():
             c.docstring(f"{name} ~ p({name} | {given}), drawn from mean_{name}.")
-            c(f"return {sampler}(self.rng, self._mean_{name}({', '.join(args)}))")
+            c(f"return {sampler}(self.rng, self._mean_{name}({inner}))")
         c("")
+
+    def call(self, kind: str, name: str, count: str, rename: dict | None = None) -> str:
+        """`self._mean_X(...)` or `self._sample_X(...)` with the units the conditional reads (renamed
+        as asked); a conditional that reads none gets `count`, the number of samples, instead."""
+        rename = rename or {}
+        args = self._inputs_of(self.a.graphs[f"conditional_{name}"])
+        inner = ", ".join(rename.get(a, a) for a in args) if args else count
+        return f"self._{kind}_{name}({inner})"
 
     def _formula(self, g: nx.DiGraph, output: str) -> str:
         from ...ir.graph import formula
@@ -449,14 +474,10 @@ def _symmetric(w):
         self._public("free_energy", args, doc, f"self._free_energy({', '.join(args)})")
         self._private("_free_energy", args, f"F({', '.join(args)}) = {text}", g, "free_energy")
 
-    def _sweep_lines(self, state: dict[str, str], sample: bool = True) -> list[str]:
+    def _sweep_lines(self, count: str, sample: bool = True) -> list[str]:
         """One block-Gibbs sweep: every hidden group, then every visible group, given the others."""
-        lines = []
-        for name in self.a.hidden + self.a.visible:
-            args = self._inputs_of(self.a.graphs[f"conditional_{name}"])
-            call = f"self._{'sample' if sample else 'mean'}_{name}({', '.join(state.get(a, a) for a in args)})"
-            lines.append(f"{state.get(name, name)} = {call}")
-        return lines
+        kind = "sample" if sample else "mean"
+        return [f"{name} = {self.call(kind, name, count)}" for name in self.a.hidden + self.a.visible]
 
     def _initial_state(self, name: str, count: str) -> str:
         return f"self._random_{name}({count})"
@@ -492,7 +513,7 @@ def _symmetric(w):
                 c(f"{name} = {self._initial_state(name, 'int(n)')}")
             c("for _ in range(steps):")
             with c.indent():
-                c(*self._sweep_lines({}))
+                c(*self._sweep_lines("int(n)"))
             c(f"return {vis[0]}" if len(vis) == 1 else "return {" + ", ".join(f"{v!r}: {v}" for v in vis) + "}")
         c("")
 
@@ -506,7 +527,7 @@ def _symmetric(w):
                 "then the visible means given those."
             )
             c(f"{self._unpack(vis)}, single = self._batches({', '.join(f'{v}={v}' for v in vis)})")
-            c(*self._sweep_lines({}, sample=False))
+            c(*self._sweep_lines(f"{vis[0]}.shape[0]", sample=False))
             if len(vis) == 1:
                 c(f"return self._unbatch({vis[0]}, single)")
             else:
@@ -539,13 +560,12 @@ def _symmetric(w):
             c("burn_in = steps // 4")
             c("for step in range(burn_in + steps):")
             with c.indent():
+                count = f"{vis[0]}.shape[0]"
                 for name in self.a.hidden:
-                    args = self._inputs_of(self.a.graphs[f"conditional_{name}"])
-                    c(f"{name} = self._sample_{name}({', '.join(args)})")
+                    c(f"{name} = {self.call('sample', name, count)}")
                 for v in vis:
-                    args = self._inputs_of(self.a.graphs[f"conditional_{v}"])
                     sampler = self.ctx.helper(f"sample_{self.a.groups[v].unit.sample}")
-                    c(f"mean_{v} = self._mean_{v}({', '.join(args)})")
+                    c(f"mean_{v} = {self.call('mean', v, count)}")
                     c(f"{v} = np.where(keep_{v}, known_{v}, {sampler}(self.rng, mean_{v}))")
                 c("if step >= burn_in:")
                 with c.indent():

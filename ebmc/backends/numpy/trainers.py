@@ -139,16 +139,16 @@ class ContrastiveDivergence:
                     for v in vis:
                         c(f"{v} = {v}_all[rows]")
                     c("m = None if masks is None else {name: array[rows] for name, array in masks.items()}")
+                    count = f"{vis[0]}.shape[0]"
                     for h in hid:
-                        args = cls._inputs_of(cls.a.graphs[f"conditional_{h}"])
-                        c(f"{h} = self._mean_{h}({', '.join(args)})")
+                        c(f"{h} = {cls.call('mean', h, count)}")
                     model_names = ", ".join(f"{x}_model" for x in vis + hid)
                     if self.persistent:
                         for v in vis:
                             c(f"{v}_model = self._chains_{v}[:{vis[0]}.shape[0]]")
                         for h in hid:
-                            args = cls._inputs_of(cls.a.graphs[f"conditional_{h}"])
-                            c(f"{h}_model = self._mean_{h}({', '.join(a + '_model' for a in args)})")
+                            model_state = {x: f"{x}_model" for x in vis + hid}
+                            c(f"{h}_model = {cls.call('mean', h, count, model_state)}")
                         start_state = model_names
                     else:
                         start_state = ", ".join(vis + hid)
@@ -182,18 +182,17 @@ class ContrastiveDivergence:
             )
             c("for _ in range(k):")
             with c.indent():
+                count = f"{vis[0]}.shape[0]"
                 for h in hid:
                     sampler = cls.ctx.helper(f"sample_{cls.a.groups[h].unit.sample}")
                     c(f"{h} = {sampler}(self.rng, {h})")
                 for v in vis:
-                    args = cls._inputs_of(cls.a.graphs[f"conditional_{v}"])
-                    c(f"{v} = self._sample_{v}({', '.join(args)})")
+                    c(f"{v} = {cls.call('sample', v, count)}")
                     c("if m is not None:")
                     with c.indent():
                         c(f"{v} = {v} * m[{v!r}]")
                 for h in hid:
-                    args = cls._inputs_of(cls.a.graphs[f"conditional_{h}"])
-                    c(f"{h} = self._mean_{h}({', '.join(args)})")
+                    c(f"{h} = {cls.call('mean', h, count)}")
             c(f"return {', '.join(vis + hid)}")
         c("")
 
