@@ -277,8 +277,7 @@ class Rbm:
             )
         if size_visible == smallest:
             return self._enumerate(size_visible, self._free_energy, [(('n_visible',), 0.0, 1.0)])
-        elif size_hidden == smallest:
-            return self._enumerate(size_hidden, self._free_energy_hidden, [(('n_hidden',), 0.0, 1.0)])
+        return self._enumerate(size_hidden, self._free_energy_hidden, [(('n_hidden',), 0.0, 1.0)])
 
     def _free_energy_hidden(self, h):
         """F(h) = -log sum over the visible units of exp(-E) = -(b @ h) - sum(softplus(h @ W.T + a))"""

@@ -610,26 +610,24 @@ def _symmetric(w):
             }
             for side, expr in sizes.items():
                 c(f"size_{side} = {expr}")
-            options = ", ".join(f"size_{s}" for s in sides)
-            c(
-                f"smallest = min({options}{',' if len(sides) == 1 else ''})"
-                if len(sides) > 1
-                else f"smallest = {options}"
-            )
+            names = list(sides)
+            sized = [f"size_{side}" for side in names]
+            c(f"smallest = min({', '.join(sized)})" if len(sized) > 1 else f"smallest = {sized[0]}")
             c("if smallest > 20:")
             with c.indent():
                 c("raise ValueError(")
                 c('    "log_partition: exact enumeration needs a side of at most 20 units, "')
                 c('    f"the smallest here has {smallest}; estimate log Z with annealed importance sampling (AIS)"')
                 c(")")
-            first = True
-            for side, names in sides.items():
-                cond = f"size_{side} == smallest"
-                c(f"{'if' if first else 'elif'} {cond}:" if len(sides) > 1 else "if True:")
-                first = False
+            free = {"visible": "self._free_energy", "hidden": "self._free_energy_hidden"}
+            calls = {
+                side: f"self._enumerate(size_{side}, {free[side]}, {self._split_spec(sides[side])})" for side in names
+            }
+            if len(names) > 1:
+                c(f"if size_{names[0]} == smallest:")
                 with c.indent():
-                    fe = "_free_energy" if side == "visible" else "_free_energy_hidden"
-                    c(f"return self._enumerate(size_{side}, self.{fe}, {self._split_spec(names)})")
+                    c(f"return {calls[names[0]]}")
+            c(f"return {calls[names[-1]]}")
         c("")
         if "hidden" in sides and "free_energy_hidden" in self.a.graphs:
             g = self.a.graphs["free_energy_hidden"]
