@@ -323,38 +323,39 @@ CASES = {
         rbm("k=1", "k=1.5"),
         15,
         14,
-        "'k' must be a positive whole number, got 1.5",
+        "'k' must be a whole number of at least 1, got 1.5 (a fraction is not rounded)",
     ),
     "lr_not_positive": (
         rbm("lr=0.05", "lr=0"),
         15,
         19,
-        "the learning rate 'lr' must be positive, got 0",
+        "'lr' must be a number greater than 0, got 0",
     ),
     "momentum_too_big": (
         rbm("momentum=0.5", "momentum=1"),
         15,
         50,
-        "'momentum' must be at least 0 and less than 1, got 1",
+        "'momentum' must be a number of at least 0 and less than 1, got 1",
     ),
     "weight_decay_negative": (
         rbm("momentum=0.5", "weight_decay=-0.1"),
         15,
         50,
-        "'weight_decay' cannot be negative, got -0.1",
+        "'weight_decay' must be a number of at least 0, got -0.1",
     ),
     "cd_for_network": (
         "model net {\n    input x[2]\n    target t\n    output y = sum(x)\n    loss = (y - t) ** 2\n    train cd\n}\n",
         6,
         11,
-        "the trainer 'cd' trains an energy model, but this model has a 'loss'; a network trains with sgd or adam",
+        "the trainer 'cd' trains an energy model, but this model has a 'loss'; "
+        "this version of ebmc has no trainer for a network yet",
     ),
     "sgd_for_energy": (
         rbm("train cd(k=1, lr=0.05, batch=100, epochs=20, momentum=0.5)", "train sgd"),
         15,
         11,
         "the trainer 'sgd' trains a network with a 'loss', but this model has an 'energy'; "
-        "an energy model trains with cd, pcd, hebbian or storkey",
+        "an energy model trains with cd or pcd",
     ),
     "duplicate_name": (
         rbm("param b[n_hidden]", "param W[n_hidden]"),

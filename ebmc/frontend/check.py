@@ -21,6 +21,7 @@ from ..errors import EbmcError, did_you_mean
 from ..ir.graph import Builder
 from ..ir.lower import language_functions, lower_expr
 from ..ir.ops import ACTIVATIONS, FUNCTIONS, fmt
+from ..options import RULES, _check_option
 from ..plugins import registry
 from . import ast
 from .model import CheckedModel, LayerDef, Parameter, TrainSpec, Variable, resolve
@@ -41,10 +42,10 @@ TRAINER_OPTIONS = {
 }
 ENERGY_TRAINERS = ("cd", "pcd", "hebbian", "storkey")
 LOSS_TRAINERS = ("sgd", "adam")
-WHOLE_OPTIONS = ("k", "batch", "epochs")  # positive whole numbers
-# names the generated Python module uses for itself, whatever the model; the backend refuses,
-# at the declaration, a unit, data or param name that one of its methods needs as a local
-GENERATED_NAMES = frozenset({"np", "self", "time"})
+# names the generated Python module uses for itself, whatever the model: `self` is the first argument
+# of every method, and the model's names are keyword arguments of them (the backend refuses, at the
+# declaration, the few other argument names of its methods; every other name is free)
+GENERATED_NAMES = frozenset({"self"})
 # dims are keyword arguments of the generated constructor, beside these
 CONSTRUCTOR_ARGUMENTS = frozenset({"seed", "dtype"})
 PYTHON_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
@@ -542,13 +543,13 @@ class _ModelChecker:
         if s.name in ENERGY_TRAINERS and not self.is_energy:
             raise _error(
                 f"the trainer '{s.name}' trains an energy model, but this model has a 'loss'; "
-                f"a network trains with {_listing(LOSS_TRAINERS)}",
+                + _installed_for("network", LOSS_TRAINERS),
                 s.name_span,
             )
         if s.name in LOSS_TRAINERS and self.is_energy:
             raise _error(
                 f"the trainer '{s.name}' trains a network with a 'loss', but this model has an "
-                f"'energy'; an energy model trains with {_listing(ENERGY_TRAINERS)}",
+                f"'energy'; " + _installed_for("energy model", ENERGY_TRAINERS),
                 s.name_span,
             )
         keys = _trainer_keys(s.name, trainers[s.name])
@@ -573,8 +574,17 @@ class _ModelChecker:
         return TrainSpec(s.name, options, s.span)
 
 
+def _installed_for(what: str, names) -> str:
+    """'a network trains with sgd or adam', naming only the trainers that are installed."""
+    installed = [n for n in names if n in registry().trainers]
+    if not installed:
+        return f"this version of ebmc has no trainer for a {what} yet"
+    return f"{_a(what)} trains with {_listing(installed)}"
+
+
 def _option_value(opt: ast.TrainOption, text_ok: bool = False):
-    """The value of a trainer option, checked: int for k/batch/epochs, float for lr and the rates.
+    """The value of a trainer option, checked by its rule (ebmc/options.py: the same check and words
+    as the generated `fit`): an int for k/batch/epochs, a float for lr and the rates.
 
     A bare name (`method=fast`) is accepted only where a plugin's trainer has a text default.
     """
@@ -583,16 +593,9 @@ def _option_value(opt: ast.TrainOption, text_ok: bool = False):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _error(f"the option '{key}' must be a number, got '{value}'", opt.span)
-    if key in WHOLE_OPTIONS:
-        if value != int(value) or value <= 0:
-            raise _error(f"'{key}' must be a positive whole number, got {value:g}", opt.span)
-        return int(value)
-    if key == "lr" and not value > 0:
-        raise _error(f"the learning rate 'lr' must be positive, got {value:g}", opt.span)
-    if key == "momentum" and not 0 <= value < 1:
-        raise _error(f"'momentum' must be at least 0 and less than 1, got {value:g}", opt.span)
-    if key == "weight_decay" and not value >= 0:
-        raise _error(f"'weight_decay' cannot be negative, got {value:g}", opt.span)
-    if key in ("lr", "momentum", "weight_decay"):
-        return float(value)
-    return value
+    if key not in RULES:
+        return value
+    try:
+        return _check_option(f"'{key}'", value, RULES[key])
+    except (TypeError, ValueError) as exc:
+        raise _error(str(exc), opt.span) from None

@@ -4,6 +4,7 @@ Do not edit: change the model file and compile again. Needs numpy and nothing el
 outside the standard library.
 """
 
+import os
 import time
 
 import numpy as np
@@ -39,7 +40,432 @@ def _softplus(x):
     return np.logaddexp(0.0, x)
 
 
-class Rbm:
+def _check_option(name, value, rule):
+    """value checked against rule (whole, low, low_inclusive, high); returns it as an int or a float.
+
+    Raises TypeError for something that is not a number and ValueError for a number out of range,
+    both naming the setting.
+    """
+    whole, low, low_inclusive, high = rule
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    shown = repr(value.item() if isinstance(value, np.generic) else value)
+    shown = shown if len(shown) <= 30 else shown[:12] + "..." + shown[-6:]
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        number = float("inf")
+    if whole:
+        words = f"a whole number of at least {low}" if low_inclusive else f"a whole number above {low}"
+    else:
+        words = f"a number of at least {low:g}" if low_inclusive else f"a number greater than {low:g}"
+    if high is not None:
+        words += f" and less than {high:g}"
+    if not np.isfinite(number):
+        raise ValueError(f"{name} must be {words}, got {shown}, which is not a finite number")
+    fits = number >= low if low_inclusive else number > low
+    if not fits or (high is not None and not number < high):
+        raise ValueError(f"{name} must be {words}, got {shown}")
+    if whole and not number.is_integer():
+        raise ValueError(f"{name} must be {words}, got {shown} (a fraction is not rounded)")
+    return int(number) if whole else number
+
+
+class _EnergyModel:
+    """The parts every energy model shares: construction, checks, batching, save and load."""
+
+    def __init__(self, *, seed=None, dtype="float64", **dims):
+        """A model with freshly initialised params.
+
+        seed: None, a whole number >= 0 or a numpy Generator, for numpy's default_rng (initial
+        params, sampling, shuffling): the same seed and the same calls give the same numbers.
+        dtype: 'float32' or 'float64'.
+        dims: sizes overriding the file's `dim` values (whole numbers >= 1).
+        """
+        sizes = self._check_dims(dims)
+        try:
+            kind = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+        if kind not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if isinstance(seed, (bool, np.bool_)) or not (
+            seed is None or isinstance(seed, (int, np.integer, np.random.Generator, np.random.SeedSequence))
+        ):
+            raise TypeError(f"seed must be None, a whole number or a numpy Generator, got {type(seed).__name__}")
+        if isinstance(seed, (int, np.integer)) and seed < 0:
+            raise ValueError(f"seed must be at least 0, got {seed}")
+        self.dims = sizes
+        self.dtype = kind
+        self.rng = np.random.default_rng(seed)
+        self.params = {name: self._initial(name) for name in self.param_dims}
+
+    def _check_dims(self, dims):
+        """The file's dims with the given ones in their place, each a whole number >= 1."""
+        unknown = sorted(set(dims) - set(self.dim_defaults))
+        if unknown:
+            raise TypeError(f"unknown dims {unknown}; this model has {sorted(self.dim_defaults)}")
+        sizes = dict(self.dim_defaults)
+        for key, value in dims.items():
+            sizes[key] = _check_option(key, value, (True, 1, True, None))
+        return sizes
+
+    # ------------------------------------------------------------ params
+    def _initial(self, name):
+        """The initial value of param `name`, by its init (param_inits) and attributes (param_attrs)."""
+        kind, *args = self.param_inits[name]
+        shape = self._shape(self.param_dims[name])
+        values = np.asarray(getattr(self, "_init_" + kind)(shape, *args), dtype=np.float64)
+        if "symmetric" in self.param_attrs[name]:
+            values = self._symmetric(values)
+        if "zero_diagonal" in self.param_attrs[name]:
+            np.fill_diagonal(values, 0.0)
+        return self._fits_dtype(f"param {name}", values)
+
+    def _fits_dtype(self, what, values):
+        """values (float64) in the model's dtype; ValueError where they do not fit in it."""
+        top = np.finfo(self.dtype).max
+        if values.size and not np.all(np.abs(values) <= top):
+            largest = float(np.max(np.abs(values)))
+            raise ValueError(
+                f"{what}: values up to {largest:g} do not fit in {self.dtype} (at most {top:g}); "
+                "choose a smaller init or dtype='float64'"
+            )
+        return values.astype(self.dtype)
+
+    @staticmethod
+    def _init_const(shape, value):
+        return np.full(shape, value)
+
+    def _init_normal(self, shape, mean, std):
+        return self.rng.normal(mean, std, size=shape)
+
+    def _init_uniform(self, shape, low, high):
+        return self.rng.uniform(low, high, size=shape)
+
+    def _init_glorot(self, shape):
+        """Uniform in +-sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio, 2010)."""
+        fan_in, fan_out = (shape[0], shape[-1]) if shape else (1, 1)
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return self.rng.uniform(-limit, limit, size=shape)
+
+    def _init_he(self, shape):
+        """Normal with std sqrt(2 / fan_in) (He et al., 2015)."""
+        fan_in = shape[0] if shape else 1
+        return self.rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
+
+    @staticmethod
+    def _symmetric(w):
+        """(w + w.T) / 2: the nearest symmetric matrix."""
+        return 0.5 * (w + w.T)
+
+    def _shape(self, dims):
+        """A declared shape with its dim names replaced by their sizes."""
+        return tuple(self.dims[d] if isinstance(d, str) else d for d in dims)
+
+    # ------------------------------------------------------------ arguments
+    def _array(self, name, value):
+        """value as an ndarray of the model's dtype; TypeError when it does not hold numbers."""
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: expected an array of numbers, got {type(value).__name__} ({exc})") from None
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected an array of numbers, got an array of {array.dtype}")
+        return array.astype(self.dtype, copy=False)
+
+    def _batches(self, arrays, check_values=True):
+        """The arrays as batches (axis 0 = sample), checked, and whether they were single samples.
+
+        An array with the declared shape is one sample; with one more leading axis, a batch.
+        Every array of one call must be the same: single samples, or batches of the same size.
+        """
+        out, single, size = [], None, None
+        for name, value in arrays.items():
+            x = self._array(name, value)
+            shape = self._shape(self.variables[name][1])
+            if x.shape == shape:
+                is_single, x = True, x[None]
+            elif x.shape[1:] == shape:
+                is_single = False
+            else:
+                raise ValueError(f"{name}: expected shape {shape} (one sample) or (rows, *{shape}), got {x.shape}")
+            if single is not None and is_single != single:
+                raise ValueError(f"{name}: pass either single samples or batches to one call, not both")
+            if size is not None and x.shape[0] != size:
+                raise ValueError(f"{name}: {x.shape[0]} rows, but the other arrays have {size}")
+            if check_values:
+                self._check_values(name, x)
+            out.append(x)
+            single, size = is_single, x.shape[0]
+        return out, single
+
+    def _check_values(self, name, x, where=None):
+        """ValueError unless the entries of x (those where `where` is True) are finite numbers in the
+        support of the unit type of `name`, in its encoding."""
+        values = x if where is None else x[where]
+        finite = np.isfinite(values)
+        if not finite.all():
+            place = self._place(x, where, ~finite)
+            raise ValueError(f"{name}: every value must be a finite number; found {values[~finite][0]} at {place}")
+        rule = self.unit_types.get(self.variables[name][2])
+        if rule is None or not values.size:
+            return
+        low, high = rule["support"]
+        top, bottom = float(values.max()), float(values.min())
+        if top > high or bottom < low:
+            outside = (values > high) | (values < low)
+            found = float(values[outside][0])
+            hint = (rule["above"] if found > high else rule["below"]).format(top=top, bottom=bottom, half=top / 2)
+            place = self._place(x, where, outside)
+            raise ValueError(f"{name}: {rule['words']}; found {found:g} at {place}; {hint}")
+        if rule["refuse"] is not None:
+            refused, why = rule["refuse"]
+            if np.any(values == refused[0]) and np.isin(values, refused).all():
+                raise ValueError(f"{name}: {why}")
+
+    @staticmethod
+    def _place(x, where, bad):
+        """Where the first True of `bad` (over x, or over x[where]) lies in x: 'row 0, column 3'."""
+        index = np.argwhere(bad)[0] if where is None else np.argwhere(where)[np.argmax(bad)]
+        if len(index) == 1:
+            return f"row {index[0]}"
+        if len(index) == 2:
+            return f"row {index[0]}, column {index[1]}"
+        return f"row {index[0]}, entry {tuple(int(i) for i in index[1:])}"
+
+    @staticmethod
+    def _unbatch(result, single):
+        """Drop the batch axis again when the caller passed single samples (in every value of a dict)."""
+        if not single:
+            return result
+        if isinstance(result, dict):
+            return {name: value[0] for name, value in result.items()}
+        return result[0]
+
+    def _call(self, method, **arrays):
+        """method(*batches) on the checked keyword arrays, unbatched as they came."""
+        batches, single = self._batches(arrays)
+        return self._unbatch(method(*batches), single)
+
+    def _mean_gradient(self, **arrays):
+        """dict param -> mean over the samples of dE/dtheta (from the batch sums of _grad_sums)."""
+        batches, _ = self._batches(arrays)
+        count = batches[0].shape[0]
+        if count == 0:
+            raise ValueError(f"{next(iter(arrays))}: no rows: the mean gradient of no samples is undefined")
+        return {name: np.asarray(total / count, dtype=self.dtype) for name, total in self._grad_sums(*batches).items()}
+
+    def _visible_groups(self):
+        return [name for name, (role, _, _) in self.variables.items() if role == "visible"]
+
+    def _per_group(self, value, what):
+        """value as dict visible group -> array: a dict already, or the array of the only visible group."""
+        names = self._visible_groups()
+        if not isinstance(value, dict):
+            if len(names) == 1:
+                return {names[0]: value}
+            raise TypeError(
+                f"{what}: this model has {len(names)} visible groups ({', '.join(names)}); pass a dict name -> array"
+            )
+        missing = [name for name in names if name not in value]
+        unknown = sorted(str(key) for key in value if key not in names)
+        if missing or unknown:
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"unknown {', '.join(unknown)}"] if unknown else []
+            )
+            raise ValueError(f"{what}: the keys must be the visible groups {', '.join(names)}; {'; '.join(parts)}")
+        return {name: value[name] for name in names}
+
+    def _mask(self, name, mask, shape):
+        """A boolean array of the given batch shape from a mask of that shape, or of one sample's shape
+        (the same for every row); booleans, or numbers that are 0 or 1."""
+        m = np.asarray(mask)
+        if m.dtype != bool:
+            if m.dtype.kind not in "biuf":
+                raise TypeError(f"{name}: expected booleans (or 0 and 1), got an array of {m.dtype}")
+            ok = (m == 0) | (m == 1)
+            if not ok.all():
+                index = tuple(int(i) for i in np.argwhere(~ok)[0])
+                raise ValueError(f"{name}: expected booleans (or 0 and 1); found {m[index]} at index {index}")
+            m = m != 0
+        if m.shape == tuple(shape[1:]):
+            return np.broadcast_to(m, shape)
+        if m.shape != tuple(shape):
+            raise ValueError(
+                f"{name}: expected shape {tuple(shape)} (like the data) or {tuple(shape[1:])} "
+                f"(one sample's, for every row), got {m.shape}"
+            )
+        return m
+
+    def _masked_batches(self, values, mask, what):
+        """The visible groups of `values` as checked batches and their boolean masks (all True without
+        a mask), and whether they were single samples. Only the observed entries are checked: the
+        others may hold anything, a NaN included."""
+        arrays = self._per_group(values, what)
+        batches, single = self._batches(arrays, check_values=False)
+        masks = {}
+        if mask is not None:
+            given = self._per_group(mask, "mask")
+        for name, x in zip(arrays, batches, strict=True):
+            label = "mask" if len(arrays) == 1 else f"mask[{name!r}]"
+            masks[name] = np.ones(x.shape, dtype=bool) if mask is None else self._mask(label, given[name], x.shape)
+            self._check_values(name, x, masks[name])
+        return dict(zip(arrays, batches, strict=True)), masks, single
+
+    def _training_data(self, data, mask):
+        """fit's data as dict visible group -> contiguous rows, with unobserved units set to 0, and
+        the masks as arrays of the dtype (None without a mask)."""
+        arrays, masks, _ = self._masked_batches(data, mask, "data")
+        if not next(iter(arrays.values())).shape[0]:
+            raise ValueError("data: no rows to train on")
+        if mask is None:
+            return {name: np.ascontiguousarray(x) for name, x in arrays.items()}, None
+        observed = {name: np.ascontiguousarray(np.where(masks[name], x, 0.0)) for name, x in arrays.items()}
+        return observed, {name: m.astype(self.dtype) for name, m in masks.items()}
+
+    def _check_training(self, before, metrics, epoch, lr):
+        """After an epoch of fit: where a param or a metric is no longer a finite number, put the
+        params back as they were before the epoch and raise ValueError."""
+        finite = all(np.isfinite(p).all() for p in self.params.values())
+        if finite and all(np.isfinite(value) for value in metrics.values()):
+            return
+        for name, p in before.items():
+            self.params[name][...] = p
+        raise ValueError(
+            f"fit: in epoch {epoch} the params or the metrics stopped being finite numbers (is lr={lr:g} "
+            "too large?); the params are as they were before that epoch"
+        )
+
+    def _settings(self, **values):
+        """The settings checked by the rules of the model's trainer (option_rules), in the order given."""
+        return tuple(
+            _check_option(key, value, self.option_rules[key]) if key in self.option_rules else value
+            for key, value in values.items()
+        )
+
+    @staticmethod
+    def _count(name, value):
+        """A whole number >= 1 (a count of samples or sweeps)."""
+        return _check_option(name, value, (True, 1, True, None))
+
+    @staticmethod
+    def _flag(name, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+        return bool(value)
+
+    # ------------------------------------------------------------ log Z
+    def _enumerate(self, size, free_energy, groups):
+        """log sum over all 2**size states of exp(-free_energy(state)), in chunks of 2**14 states."""
+        bits = np.arange(size)
+        total = -np.inf
+        for start in range(0, 2**size, 2**14):
+            codes = np.arange(start, min(2**size, start + 2**14))
+            states = ((codes[:, None] >> bits) & 1).astype(self.dtype)
+            parts, offset = [], 0
+            for dims, low, high in groups:
+                shape = self._shape(dims)
+                count = int(np.prod(shape))
+                chunk = states[:, offset : offset + count].reshape((-1,) + shape)
+                parts.append(low + (high - low) * chunk)
+                offset += count
+            terms = -free_energy(*parts)
+            top = max(total, float(terms.max()))
+            total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
+        return float(total)
+
+    # ------------------------------------------------------------ files
+    @staticmethod
+    def _npz_name(path, what):
+        """The file name save and load use: path, with '.npz' added when it does not end so."""
+        try:
+            name = os.fspath(path)
+        except TypeError:
+            raise TypeError(f"{what} must be a file name (str or os.PathLike), got {type(path).__name__}") from None
+        if isinstance(name, bytes):
+            name = os.fsdecode(name)
+        if not name or os.path.isdir(name):
+            raise ValueError(f"{what} must name a file, but {name!r} is {'empty' if not name else 'a directory'}")
+        return name if name.endswith(".npz") else name + ".npz"
+
+    def save(self, path):
+        """Write the dims and params to the .npz file `path` ('.npz' is added to a name without it).
+
+        The file is written whole or not at all: into a temporary file beside it, then renamed.
+        Returns the name of the file written.
+        """
+        target = self._npz_name(path, "path")
+        arrays = {f"param.{k}": v for k, v in self.params.items()}
+        arrays.update({f"dim.{k}": np.asarray(v) for k, v in self.dims.items()})
+        folder, base = os.path.split(target)
+        temporary = os.path.join(folder, f".{base}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "xb") as f:
+                np.savez(f, **arrays)
+            os.replace(temporary, target)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
+        return target
+
+    def load(self, path, resize=False):
+        """Read the dims and params that save wrote; returns self.
+
+        All or nothing: every name, shape and value is checked before anything changes, and on any
+        error the model is as it was. A file saved with other dims is refused unless resize=True,
+        which takes the file's dims.
+        """
+        target = self._npz_name(path, "path")
+        resize = self._flag("resize", resize)
+        with open(target, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise ValueError(f"{target}: not a file written by save (an .npz archive of dims and params)")
+        try:
+            with np.load(target, allow_pickle=False) as f:
+                contents = {key: f[key] for key in f.files}
+        except Exception as exc:  # a damaged archive: zipfile, numpy and OS errors of every kind
+            raise ValueError(f"{target}: not a readable .npz file written by save ({exc})") from None
+        expected = {f"param.{k}" for k in self.param_dims} | {f"dim.{k}" for k in self.dim_defaults}
+        if set(contents) != expected:
+            missing, unknown = sorted(expected - set(contents)), sorted(set(contents) - expected)
+            raise ValueError(
+                f"{target}: does not hold this model's dims and params"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        dims = {}
+        for key in self.dim_defaults:
+            value = contents[f"dim.{key}"]
+            if value.shape != () or value.dtype.kind not in "iu" or int(value) < 1:
+                raise ValueError(f"{target}: dim {key} must be a whole number >= 1, got {value!r}")
+            dims[key] = int(value)
+        if dims != self.dims and not resize:
+            other = ", ".join(f"{k}={dims[k]}" for k in dims if dims[k] != self.dims[k])
+            mine = ", ".join(f"{k}={self.dims[k]}" for k in dims if dims[k] != self.dims[k])
+            raise ValueError(
+                f"{target}: saved with {other}, but this model has {mine}; pass resize=True to take the file's dims"
+            )
+        params = {}
+        for name, spec in self.param_dims.items():
+            value = contents[f"param.{name}"]
+            shape = tuple(dims[d] if isinstance(d, str) else d for d in spec)
+            if value.dtype.kind not in "iuf" or value.shape != shape:
+                raise ValueError(f"{target}: param {name} must be {shape} numbers, got {value.shape} of {value.dtype}")
+            value = value.astype(np.float64)
+            if not np.isfinite(value).all():
+                raise ValueError(f"{target}: param {name} holds values that are not finite numbers")
+            if "symmetric" in self.param_attrs[name] and not np.allclose(value, value.T, rtol=1e-6, atol=1e-12):
+                raise ValueError(f"{target}: param {name} must be symmetric")
+            if "zero_diagonal" in self.param_attrs[name] and np.any(np.diagonal(value) != 0):
+                raise ValueError(f"{target}: param {name} must have a zero diagonal")
+            params[name] = self._fits_dtype(f"{target}: param {name}", value)
+        self.dims, self.params = dims, params
+        return self
+
+
+class Rbm(_EnergyModel):
     """Energy model `rbm` (compiled from rbm.ebm).
 
         E = -(a @ v) - b @ h - v @ W @ h
@@ -48,6 +474,8 @@ class Rbm:
     hidden  h[n_hidden] : bernoulli
     params  W[n_visible, n_hidden], a[n_visible], b[n_hidden]
     train   cd(k=1, lr=0.05, batch=100, epochs=20, momentum=0.5)
+
+    Rbm(seed=None, dtype='float64', **dims) builds one; see _EnergyModel.__init__.
     """
 
     name = 'rbm'
@@ -61,67 +489,37 @@ class Rbm:
         'a': ('n_visible',),
         'b': ('n_hidden',),
     }
-
-    def __init__(self, *, seed=None, dtype='float64', **dims):
-        """A model with freshly initialised params.
-
-        seed: for numpy's default_rng (initial params, sampling, shuffling).
-        dtype: 'float32' or 'float64'.
-        dims: sizes overriding the file's `dim` values.
-        """
-        unknown = sorted(set(dims) - set(self.dim_defaults))
-        if unknown:
-            raise TypeError(f"unknown dims {unknown}; this model has {sorted(self.dim_defaults)}")
-        self.dims = {**self.dim_defaults, **{k: int(v) for k, v in dims.items()}}
-        for key, value in self.dims.items():
-            if value < 1:
-                raise ValueError(f"dim {key} must be a positive int, got {value}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.rng = np.random.default_rng(seed)
-        self.params = {
-            'W': self.rng.normal(0.0, 0.01, size=self._shape(('n_visible', 'n_hidden'))).astype(self.dtype),
-            'a': np.full(self._shape(('n_visible',)), 0.0, dtype=self.dtype),
-            'b': np.full(self._shape(('n_hidden',)), 0.0, dtype=self.dtype),
-        }
-
-    def _shape(self, dims):
-        """A declared shape with its dim names replaced by their sizes."""
-        return tuple(self.dims[d] if isinstance(d, str) else d for d in dims)
-
-    def _batches(self, **arrays):
-        """The arrays as batches (axis 0 = sample), and whether they were single samples.
-
-        An array with the declared shape is one sample; with one more leading axis, a batch.
-        """
-        out, single, size = [], None, None
-        for name, x in arrays.items():
-            x = np.asarray(x, dtype=self.dtype)
-            shape = self._shape(self.variables[name][1])
-            if x.shape == shape:
-                is_single, x = True, x[None]
-            elif x.shape[1:] == shape:
-                is_single = False
-            else:
-                raise ValueError(f"{name}: expected shape {shape} or (batch, *{shape}), got {x.shape}")
-            if single is not None and is_single != single:
-                raise ValueError("pass either single samples or batches to one call, not both")
-            if size is not None and x.shape[0] != size:
-                raise ValueError(f"{name}: batch of {x.shape[0]}, but the other arrays have {size}")
-            out.append(x)
-            single, size = is_single, x.shape[0]
-        return out, single
-
-    @staticmethod
-    def _unbatch(x, single):
-        """Drop the batch axis again when the caller passed single samples."""
-        return x[0] if single else x
+    param_inits = {
+        'W': ('normal', 0.0, 0.01),
+        'a': ('const', 0.0),
+        'b': ('const', 0.0),
+    }
+    param_attrs = {
+        'W': (),
+        'a': (),
+        'b': (),
+    }
+    unit_types = {
+        'bernoulli': {
+            'support': (0.0, 1.0),
+            'words': 'bernoulli units take values in [0, 1] (0/1 data, or probabilities)',
+            'above': 'scale or binarise the data, e.g. data / {top:g} or data > {half:g}',
+            'below': 'for -1/+1 data declare the units spin, or map the data with (data + 1) / 2',
+            'refuse': None,
+        },
+    }
+    option_rules = {
+        'k': (True, 1, True, None),
+        'lr': (False, 0.0, False, None),
+        'batch': (True, 1, True, None),
+        'epochs': (True, 1, True, None),
+        'momentum': (False, 0.0, True, 1.0),
+        'weight_decay': (False, 0.0, True, None),
+    }
 
     def energy(self, *, v, h):
         """E(v, h) = -(a @ v) - b @ h - v @ W @ h, one value per sample."""
-        (v, h), single = self._batches(v=v, h=h)
-        return self._unbatch(self._energy(v, h), single)
+        return self._call(self._energy, v=v, h=h)
 
     def _energy(self, v, h):
         """E(v, h) = -(a @ v) - b @ h - v @ W @ h, one value per sample."""
@@ -132,10 +530,7 @@ class Rbm:
         """Gradient of the batch-mean energy with respect to every trained param:
         dict name -> array, mean over the samples of dE/dtheta.
         """
-        (v, h), single = self._batches(v=v, h=h)
-        sums = self._grad_sums(v, h)
-        count = v.shape[0]
-        return {name: np.asarray(total / count, dtype=self.dtype) for name, total in sums.items()}
+        return self._mean_gradient(v=v, h=h)
 
     def _grad_sums(self, v, h):
         """sum over the batch of dE/dtheta for every trained param."""
@@ -150,8 +545,7 @@ class Rbm:
 
         The field h @ W.T + a is -dE/dv; the units of v are independent given h.
         """
-        (h,), single = self._batches(h=h)
-        return self._unbatch(self._mean_v(h), single)
+        return self._call(self._mean_v, h=h)
 
     def _mean_v(self, h):
         """p(v = 1 | h) = sigmoid(h @ W.T + a)"""
@@ -163,8 +557,7 @@ class Rbm:
 
     def sample_v(self, *, h):
         """A draw of v ~ p(v | h), unit by unit independent, with mean mean_v."""
-        (h,), single = self._batches(h=h)
-        return self._unbatch(self._sample_v(h), single)
+        return self._call(self._sample_v, h=h)
 
     def _sample_v(self, h):
         """v ~ p(v | h), drawn from mean_v."""
@@ -175,8 +568,7 @@ class Rbm:
 
         The field b + v @ W is -dE/dh; the units of h are independent given v.
         """
-        (v,), single = self._batches(v=v)
-        return self._unbatch(self._mean_h(v), single)
+        return self._call(self._mean_h, v=v)
 
     def _mean_h(self, v):
         """p(h = 1 | v) = sigmoid(b + v @ W)"""
@@ -188,8 +580,7 @@ class Rbm:
 
     def sample_h(self, *, v):
         """A draw of h ~ p(h | v), unit by unit independent, with mean mean_h."""
-        (v,), single = self._batches(v=v)
-        return self._unbatch(self._sample_h(v), single)
+        return self._call(self._sample_h, v=v)
 
     def _sample_h(self, v):
         """h ~ p(h | v), drawn from mean_h."""
@@ -200,8 +591,7 @@ class Rbm:
 
         The hidden units summed out in closed form; one value per sample.
         """
-        (v,), single = self._batches(v=v)
-        return self._unbatch(self._free_energy(v), single)
+        return self._call(self._free_energy, v=v)
 
     def _free_energy(self, v):
         """F(v) = -(a @ v) - sum(softplus(b + v @ W))"""
@@ -209,17 +599,18 @@ class Rbm:
         return -(v @ a) - _softplus(b + v @ W).sum(axis=1)
 
     def _random_v(self, count):
-        """count draws of v with every unit uniform over (0.0, 1.0)."""
+        """count draws of v with every unit uniform over {0, 1}."""
         shape = (count,) + self._shape(('n_visible',))
         return _sample_bernoulli(self.rng, np.full(shape, 0.5, dtype=self.dtype))
 
     def sample(self, n, steps=None):
         """n draws of the visible units by block Gibbs sampling, `steps` sweeps (default 1000)
         from uniformly random units; each sweep draws h, v in turn,
-        each given the others. Returns an array with n rows.
+        each given the others. n and steps are whole numbers >= 1. Returns an array with n rows.
         """
-        steps = 1000 if steps is None else int(steps)
-        v = self._random_v(int(n))
+        n = self._count("n", n)
+        steps = 1000 if steps is None else self._count("steps", steps)
+        v = self._random_v(n)
         for _ in range(steps):
             h = self._sample_h(v)
             v = self._sample_v(h)
@@ -229,38 +620,49 @@ class Rbm:
         """Mean-field reconstruction: the hidden means given the visible units,
         then the visible means given those.
         """
-        (v,), single = self._batches(v=v)
+        return self._call(self._reconstruct, v=v)
+
+    def _reconstruct(self, v):
+        """E[v | h = E[h | v]] for batches of the visible units."""
         h = self._mean_h(v)
         v = self._mean_v(h)
-        return self._unbatch(v, single)
+        return v
 
     def complete(self, mask, *, steps=200, v):
         """Fill in the visible units where mask is False; keep those where it is True.
 
         A Gibbs chain with the kept units clamped; each filled unit is the average of its
         conditional mean over the last `steps` sweeps (after steps // 4 sweeps of burn-in),
-        an estimate of E[x | kept units]: a probability for bernoulli units.
-        mask: boolean, shaped like the visible array.
+        an estimate of E[x | kept units]: a probability for the bernoulli units of v.
+        mask: booleans (or 0 and 1) shaped like v, or like one sample (the same for every row).
+        The values where mask is False are not read (they may be anything, NaN included).
+        steps: a whole number >= 1.
         """
-        (v,), single = self._batches(v=v)
-        keep_v = np.broadcast_to(np.asarray(mask, dtype=bool), v.shape)
-        known_v = v
-        v = np.where(keep_v, known_v, self._random_v(v.shape[0]))
-        total_v = np.zeros_like(known_v)
+        return self._complete(mask, steps, v=v)
+
+    def _complete(self, mask, steps, **visible):
+        """The clamped Gibbs chain of complete, after checking its arguments."""
+        steps = self._count("steps", steps)
+        known, keep, single = self._masked_batches(visible, mask, "the visible units")
+        v = np.where(keep['v'], known['v'], self._random_v(known['v'].shape[0]))
+        total_v = np.zeros_like(v)
         burn_in = steps // 4
         for step in range(burn_in + steps):
             h = self._sample_h(v)
             mean_v = self._mean_v(h)
-            v = np.where(keep_v, known_v, _sample_bernoulli(self.rng, mean_v))
+            v = np.where(keep['v'], known['v'], _sample_bernoulli(self.rng, mean_v))
             if step >= burn_in:
                 total_v += mean_v
-        v = np.where(keep_v, known_v, total_v / max(steps, 1))
+        v = np.where(keep['v'], known['v'], total_v / steps)
         return self._unbatch(v, single)
 
     def log_prob(self, *, v):
         """log p(v) = -F(v) - log Z, exactly (see log_partition)."""
-        (v,), single = self._batches(v=v)
-        return self._unbatch(-self._free_energy(v) - self.log_partition(), single)
+        return self._call(self._log_prob, v=v)
+
+    def _log_prob(self, v):
+        """log p(v) = -F(v) - log Z, exactly (see log_partition)."""
+        return -self._free_energy(v) - self.log_partition()
 
     def log_partition(self):
         """log Z = log sum over every state of exp(-E), exactly: the side with fewer units
@@ -284,27 +686,9 @@ class Rbm:
         W, a, b = self.params['W'], self.params['a'], self.params['b']
         return -(h @ b) - _softplus(h @ W.T + a).sum(axis=1)
 
-    def _enumerate(self, size, free_energy, groups):
-        """log sum over all 2**size states of exp(-free_energy(state)), in chunks of 2**14 states."""
-        bits = np.arange(size)
-        total = -np.inf
-        for start in range(0, 2**size, 2**14):
-            codes = np.arange(start, min(2**size, start + 2**14))
-            states = ((codes[:, None] >> bits) & 1).astype(self.dtype)
-            parts, offset = [], 0
-            for dims, low, high in groups:
-                shape = self._shape(dims)
-                count = int(np.prod(shape))
-                chunk = states[:, offset:offset + count].reshape((-1,) + shape)
-                parts.append(low + (high - low) * chunk)
-                offset += count
-            terms = -free_energy(*parts)
-            top = max(total, float(terms.max()))
-            total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
-        return float(total)
-
     def fit(
-        self, data, mask=None, *, k=1, lr=0.05, batch=100, epochs=20, momentum=0.5, weight_decay=0.0, verbose=False
+        self, data, mask=None, *, k=1, lr=0.05, batch=100, epochs=20, momentum=0.5, weight_decay=0.0,
+        verbose=False, callback=None
     ):
         """Train by contrastive divergence (CD-k); the defaults are the model's `train` settings.
 
@@ -316,45 +700,53 @@ class Rbm:
         dE/dtheta is taken at the hidden means (exact for an energy affine in the hidden units).
 
         data: the visible array (rows are samples).
-        mask: like data, boolean; False marks unobserved units, which are set to 0 in both
-        phases so that they take no part in the energy (exact for energies linear or bilinear
-        in each visible unit).
+        mask: like data (or like one row), booleans; False marks unobserved units, which are
+        set to 0 in both phases so that they take no part in the energy (exact for energies
+        linear or bilinear in each visible unit); their values are not read.
+        Settings: k, batch and epochs whole numbers >= 1, lr > 0, 0 <= momentum < 1,
+        weight_decay >= 0. callback(model, record) is called after each epoch; when it
+        returns False, training stops.
         Returns the history: one dict per epoch with `epoch`, `recon_error` (mean squared error
         of the mean-field reconstruction of up to 256 training rows, drawn once), `free_energy` (their
-        mean free energy) and `seconds`.
+        mean free energy) and `seconds`. If the params stop being finite numbers (a learning
+        rate far too large), they are put back as they were before that epoch and fit raises
+        ValueError.
         """
-        v_all = np.ascontiguousarray(self._batches(v=data)[0][0])
+        k, lr, batch, epochs, momentum, weight_decay = self._settings(
+            k=k, lr=lr, batch=batch, epochs=epochs, momentum=momentum, weight_decay=weight_decay
+        )
+        verbose = self._flag("verbose", verbose)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+        arrays, weights = self._training_data(data, mask)
+        v_all = arrays['v']
         n = v_all.shape[0]
-        masks = None
-        if mask is not None:
-            masks = {
-                'v': np.broadcast_to(np.asarray(mask, dtype=bool), v_all.shape).astype(self.dtype),
-            }
-            v_all = v_all * masks['v']
-        if int(batch) < 1 or int(k) < 1 or int(epochs) < 0:
-            raise ValueError("batch and k must be at least 1 and epochs at least 0")
-        batch, k = int(batch), int(k)
         velocity = {name: np.zeros_like(p) for name, p in self.params.items()}
         watch = self.rng.choice(n, size=min(n, 256), replace=False)
         history = []
-        for epoch in range(int(epochs)):
-            start = time.perf_counter()
-            order = self.rng.permutation(n)
-            for low in range(0, n, batch):
-                rows = order[low:low + batch]
-                v = v_all[rows]
-                m = None if masks is None else {name: array[rows] for name, array in masks.items()}
-                h = self._mean_h(v)
-                v_model, h_model = self._negative_phase(v, h, k, m)
-                deltas = self._statistics(v, h, v_model, h_model)
-                self._update(deltas, lr / v.shape[0], momentum, weight_decay, velocity, lr)
-            watched = None if masks is None else {name: mk[watch] for name, mk in masks.items()}
-            metrics = self._monitor({'v': v_all[watch]}, watched)
-            record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}
-            history.append(record)
-            if verbose:
-                print(f"epoch {record['epoch']:4d}  recon_error {record['recon_error']:.5f}  "
-                      f"free_energy {record['free_energy']:.3f}  {record['seconds']:.2f} s")
+        with np.errstate(over="ignore", invalid="ignore"):  # a divergence is found below, and undone
+            for epoch in range(epochs):
+                start = time.perf_counter()
+                before = {name: p.copy() for name, p in self.params.items()}
+                order = self.rng.permutation(n)
+                for low in range(0, n, batch):
+                    rows = order[low:low + batch]
+                    v = v_all[rows]
+                    m = None if weights is None else {name: array[rows] for name, array in weights.items()}
+                    h = self._mean_h(v)
+                    v_model, h_model = self._negative_phase(v, h, k, m)
+                    deltas = self._statistics(v, h, v_model, h_model)
+                    self._update(deltas, lr / v.shape[0], momentum, weight_decay, velocity, lr)
+                watched = None if weights is None else {name: w[watch] for name, w in weights.items()}
+                metrics = self._monitor({'v': v_all[watch]}, watched)
+                self._check_training(before, metrics, epoch + 1, lr)
+                record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}
+                history.append(record)
+                if verbose:
+                    print(f"epoch {record['epoch']:4d}  recon_error {record['recon_error']:.5f}  "
+                          f"free_energy {record['free_energy']:.3f}  {record['seconds']:.2f} s")
+                if callback is not None and callback(self, record) is False:
+                    break
         return history
 
     def _negative_phase(self, v, h, k, m):
@@ -413,7 +805,7 @@ class Rbm:
 
     def _monitor(self, data, masks):
         """Reconstruction error (over the observed units) and mean free energy of a few rows."""
-        recon, free = self._reconstruction_and_free_energy(**data)
+        recon, free = self._reconstruction_and_free_energy(*data.values())
         error, count = 0.0, 0.0
         for name, x in data.items():
             weight = 1.0 if masks is None else masks[name]
@@ -421,25 +813,6 @@ class Rbm:
             count += float(np.sum(np.broadcast_to(weight, x.shape)))
         return {'recon_error': error / max(count, 1.0), 'free_energy': float(np.mean(free))}
 
-    def save(self, path):
-        """Write the dims and params to an .npz file."""
-        arrays = {f"param.{k}": v for k, v in self.params.items()}
-        arrays.update({f"dim.{k}": np.asarray(v) for k, v in self.dims.items()})
-        np.savez(path, **arrays)
-
-    def load(self, path):
-        """Read dims and params written by save (in place; returns self)."""
-        with np.load(path) as f:
-            dims = {k[4:]: int(f[k]) for k in f.files if k.startswith("dim.")}
-            params = {k[6:]: np.array(f[k], dtype=self.dtype) for k in f.files if k.startswith("param.")}
-        if set(params) != set(self.params):
-            raise ValueError(f"{path}: params {sorted(params)} do not match this model's {sorted(self.params)}")
-        self.dims.update(dims)
-        for k, v in params.items():
-            if v.shape != self._shape(self.param_dims[k]):
-                raise ValueError(f"{path}: param {k} has shape {v.shape}, expected {self._shape(self.param_dims[k])}")
-        self.params = params
-        return self
 
 
 MODELS = {'rbm': Rbm}

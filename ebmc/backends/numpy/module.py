@@ -1,22 +1,100 @@
 """The generated class of an energy model: one method per derived quantity.
 
 The math comes from the graphs of `passes/energy.py`, emitted by `emit.py`;
-this module lays out the class around them. User names reach the code only as
-checked identifiers (locals and dict keys); numbers only through `repr`.
+this module lays out the class around them. What every model shares
+(construction, argument checks, batching, save and load) is the base class of
+`base.py`, copied into the module once; a model class holds the tables it reads
+and the model's own methods.
+
+User text reaches the code only as checked identifiers and through `repr`.
+The model's names are Python names in two places: as the keyword arguments of
+the public methods (`mean_h(v=...)`, exactly as in the file) and as the locals
+of the methods that compute (`v @ W`). A local takes the model's name unless
+the class uses that name for itself (a local of its own, a builtin, a helper):
+`Names` then appends underscores until it is free, so no model name can shadow
+the code's own, and the code's own names cannot take a model name.
 """
 
 from __future__ import annotations
+
+import ast as pyast
+import keyword
+import re
 
 import networkx as nx
 
 from ...errors import EbmcError
 from ...frontend.printer import unparse
-from ...ir.graph import leaves
+from ...ir.graph import batched as batched_nodes
+from ...ir.graph import formula, leaves
+from ...options import rules_for
 from ...passes.batch import batch_sums
 from ...passes.energy import EnergyAnalysis
 from ...passes.simplify import simplify
 from ...plugins import registry
 from .emit import Emitter, NumpyContext, check_identifier
+
+# the arguments of the generated public methods beside the model's own keyword arrays: a unit
+# group or data array of the same name could not be passed (`complete(mask, *, steps, v)`)
+METHOD_ARGUMENTS = {
+    "self": "the instance argument of every method",
+    "mask": "the first argument of complete(mask, ...)",
+    "steps": "an argument of complete(mask, steps=..., ...) and sample(n, steps)",
+}
+
+_PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])_([NX])(\d+)_(?![A-Za-z0-9_])")
+
+
+class Names:
+    """The Python names of one generated class that come from the model.
+
+    `exact(name)` is the model's name as it is (a keyword argument of a public method);
+    `local(name)` a local holding that unit group, data array or param; `derived(name, what)`
+    a local the class makes for it (`v_model`, the negative-phase sample of `v`). While the
+    class is written each is a placeholder; `resolve` sees every name the class then uses for
+    itself and gives each local the wanted name, with underscores appended while it is taken.
+    """
+
+    def __init__(self):
+        self._exact: list[str] = []
+        self._wanted: list[str] = []
+        self._keys: dict = {}
+
+    def exact(self, name: str) -> str:
+        self._exact.append(check_identifier(name))
+        return f"_X{len(self._exact) - 1}_"
+
+    def local(self, name: str) -> str:
+        return self._want(("model", name), check_identifier(name))
+
+    def derived(self, name: str, what: str) -> str:
+        """A local for `what` of `name`: what is a pattern like '{}_model' or 'keep_{}'."""
+        return self._want((what, name), check_identifier(what.format(name)))
+
+    def _want(self, key, wanted: str) -> str:
+        if key not in self._keys:
+            self._keys[key] = len(self._wanted)
+            self._wanted.append(wanted)
+        return f"_N{self._keys[key]}_"
+
+    def resolve(self, text: str) -> str:
+        """The class text with every placeholder replaced by its final name."""
+        own = set()
+        for node in pyast.walk(pyast.parse(text)):
+            if isinstance(node, pyast.Name):
+                own.add(node.id)
+            elif isinstance(node, pyast.arg):
+                own.add(node.arg)
+        own = {n for n in own if not _PLACEHOLDER.fullmatch(n)}
+        taken = own | set(keyword.kwlist) | set(keyword.softkwlist)
+        finals = []
+        for wanted in self._wanted:
+            final = wanted
+            while final in taken:
+                final += "_"
+            taken.add(final)
+            finals.append(final)
+        return _PLACEHOLDER.sub(lambda m: (finals if m[1] == "N" else self._exact)[int(m[2])], text)
 
 
 class Code:
@@ -38,15 +116,33 @@ class Code:
         return self
 
     def docstring(self, text: str) -> Code:
-        if '"""' in text or "\\" in text:
-            raise ValueError("docstring text may not contain triple quotes or backslashes")
-        lines = text.strip("\n").splitlines()
+        """A docstring; its text is a model's words, so it is made safe to sit inside triple quotes."""
+        lines = doc_safe(text).strip("\n").splitlines()
         if len(lines) == 1:
             return self(f'"""{lines[0]}"""')
         self(f'"""{lines[0]}')
         for line in lines[1:]:
             self(line)
         return self('"""')
+
+    def wrapped(self, head: str, items, tail: str, width: int = 100) -> Code:
+        """`head` + items joined by commas + `tail` on one line, or with the items on a line of their
+        own when that is too long (head ends with an opening bracket, tail starts with its closing one)."""
+        items = list(items)
+        line = f"{head}{', '.join(items)}{tail}"
+        if len(line) + 4 * self.depth <= width:
+            return self(line)
+        self(head)
+        rows = [""]
+        for item in items:
+            joined = f"{rows[-1]}, {item}" if rows[-1] else item
+            if rows[-1] and len(joined) + 4 * (self.depth + 1) > width:
+                rows[-1] += ","
+                rows.append(item)
+            else:
+                rows[-1] = joined
+        self(*("    " + row for row in rows))
+        return self(tail)
 
     def indent(self):
         code = self
@@ -64,6 +160,14 @@ class Code:
         return "\n".join(self.lines) + "\n"
 
 
+def doc_safe(text: str) -> str:
+    """Text that can stand inside a triple-quoted docstring and mean the same: backslashes and double
+    quotes escaped (a file named with three double quotes cannot end the docstring early), and
+    characters that are not printable shown as '?'."""
+    text = "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in text)
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def camel(name: str) -> str:
     """digits_rbm -> DigitsRbm"""
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Model"
@@ -74,45 +178,40 @@ def sym(dims: tuple) -> str:
     return "[" + ", ".join(str(d) for d in dims) + "]"
 
 
-# locals of the generated methods that also hold the model's own names (units, data, params)
-METHOD_LOCALS = frozenset(
-    "data mask k lr batch epochs momentum weight_decay verbose n masks velocity watch history epoch start "
-    "order low rows m record watched metrics deltas steps burn_in step single sums name total count".split()
-)
-
-
-def derived_locals(unit: str) -> dict[str, str]:
-    """The locals the generated methods make for a unit group, and what each holds."""
-    return {
-        f"{unit}_all": f"the training data of '{unit}'",
-        f"{unit}_model": f"the negative-phase sample of '{unit}'",
-        f"keep_{unit}": f"the mask of '{unit}' in complete()",
-        f"known_{unit}": f"the given values of '{unit}' in complete()",
-        f"total_{unit}": f"the running sum of '{unit}' in complete()",
-        f"mean_{unit}": f"the conditional mean of '{unit}' in complete()",
-    }
-
-
 def check_names(model) -> None:
-    """Refuse, at its declaration, a unit or data name that a generated method needs for itself.
+    """Refuse, at its declaration, a unit or data name that a generated public method has as an argument.
 
-    Params are locals only of the methods that compute from the graphs, beside unit names and
-    `_t` temporaries, so any name the language allows is fine for them.
+    Every other name the language allows is fine: the locals are chosen by `Names`.
     """
-    taken = {name: "a local variable of the generated methods" for name in METHOD_LOCALS}
-    for unit in model.units:
-        taken.update(derived_locals(unit))
     for name in model.params:
         check_identifier(name)
     for name, decl in model.variables.items():
         check_identifier(name)
-        if name in taken:
+        if name in METHOD_ARGUMENTS:
             raise EbmcError(
-                f"'{name}' is a name the generated code needs ({taken[name]}); please choose another",
+                f"'{name}' is a name the generated code needs ({METHOD_ARGUMENTS[name]}); please choose another",
                 decl.span.line,
                 decl.span.column,
                 length=decl.span.length,
             )
+    for name in model.dims:
+        check_identifier(name)
+
+
+class _NoBatch:
+    """The batch size of a method that has no batched value: no op of its graph may ask for it."""
+
+    def __format__(self, spec):
+        raise RuntimeError("internal error: an op asked for the batch size in a method without a batch")
+
+    def __str__(self):
+        return self.__format__("")
+
+
+def split_formula(text: str) -> tuple[str, list[str]]:
+    """A printed formula's first line, and the lines that follow it (its `where` bindings, if any)."""
+    lines = text.splitlines() or [""]
+    return lines[0], lines[1:]
 
 
 class EnergyClass:
@@ -123,6 +222,7 @@ class EnergyClass:
         self.m = analysis.model
         self.ctx = ctx
         self.code = Code()
+        self.names = Names()
         self.source_name = source_name
         self.formula = unparse(self.m.energy)
         for name, grp in self.a.groups.items():
@@ -145,58 +245,113 @@ class EnergyClass:
                 length=var.span.length,
             )
         check_names(self.m)
-        for name in self.m.dims:
-            check_identifier(name)
+        for name in [*self.m.variables, *self.m.params]:  # the model's names keep their own first
+            self.names.local(name)
 
     # ------------------------------------------------------------ helpers
-    @staticmethod
-    def _unpack(names) -> str:
-        """The target list for unpacking _batches: (v,) or (v, h)."""
-        return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+    def local(self, name: str) -> str:
+        return self.names.local(name)
+
+    def derived(self, name: str, what: str) -> str:
+        return self.names.derived(name, what)
+
+    def kwargs(self, names) -> str:
+        """`v=v, h=h`: the public method's keyword arguments, passed on."""
+        return ", ".join(f"{self.names.exact(n)}={self.names.exact(n)}" for n in names)
 
     def _unpack_params(self, g: nx.DiGraph) -> None:
         """`W, a = self.params["W"], self.params["a"]` for the params g reads."""
         used = [p for p in self.m.params if p in leaves(g, "param")]
         if used:
             rhs = ", ".join(f"self.params[{p!r}]" for p in used)
-            self.code(f"{', '.join(used)} = {rhs}")
+            self.code(f"{', '.join(self.local(p) for p in used)} = {rhs}")
 
     def _emit(
         self,
         g: nx.DiGraph,
         outputs: dict | None = None,
         names: dict | None = None,
-        targets: dict | None = None,
-        inplace: bool = False,
+        inplace=False,
+        batch_size: str | None = None,
     ) -> dict:
         """Emit lines computing the outputs of g (all by default) into the current method body.
 
+        names: graph var name -> the code holding it (default: the var's local).
         inplace: overwrite temporaries (for the methods the training loop calls).
+        batch_size: the code of the number of samples, where an op needs it; by default the
+        first axis of the first batched var the graph reads.
         """
         outputs = outputs if outputs is not None else g.graph["outputs"]
-        local = {n: n for n in leaves(g)}
+        local = {n: self.local(n) for n in leaves(g) if n in self.m.variables or n in self.m.params}
         local.update(names or {})
+        if batch_size is None:
+            is_batched = batched_nodes(g)
+            found = leaves(g)
+            sized = [local[n] for n in local if n in found and is_batched[found[n]]]
+            batch_size = f"{sized[0]}.shape[0]" if sized else _NoBatch()
+        self.ctx.batch_size = batch_size
         em = Emitter(g, self.ctx, local, inplace=inplace)
-        result = em.emit(outputs, targets)
+        result = em.emit(outputs)
         self.code(*em.lines)
         return result
 
-    def _inputs_of(self, g: nx.DiGraph) -> list[str]:
+    def inputs_of(self, g: nx.DiGraph) -> list[str]:
         """The unit groups and data a graph reads, in file order."""
         found = leaves(g)
         return [n for n in self.m.variables if n in found]
 
+    def _formula(self, g: nx.DiGraph, output: str) -> tuple[str, list[str]]:
+        return split_formula(formula(g, g.graph["outputs"][output]))
+
+    def _public(self, name: str, args: list[str], doc: str, call: str, extra: str = "") -> None:
+        """A public method taking the model's keyword arrays `args` and returning `call`."""
+        c = self.code
+        sig = ", ".join(["self", *([extra] if extra else []), *(["*"] if args else []), *map(self.names.exact, args)])
+        c(f"def {name}({sig}):")
+        with c.indent():
+            c.docstring(doc)
+            c(f"return {call}")
+        c("")
+
+    def _graph_method(self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str, inplace=False) -> None:
+        """A private method computing one output of g from batches of the vars `args`."""
+        c = self.code
+        c(f"def {name}({', '.join(['self', *map(self.local, args)])}):")
+        with c.indent():
+            c.docstring(doc)
+            self._unpack_params(g)
+            result = self._emit(g, {output: g.graph["outputs"][output]}, inplace=inplace)
+            c(f"return {result[output]}")
+        c("")
+
+    def call(self, kind: str, name: str, count: str, rename: dict | None = None) -> str:
+        """`self._mean_X(...)` or `self._sample_X(...)` with the units the conditional reads (their
+        locals, or the code `rename` gives); a conditional that reads none gets `count`, the number
+        of samples, instead."""
+        rename = rename or {}
+        args = self.inputs_of(self.a.graphs[f"conditional_{name}"])
+        inner = ", ".join(rename.get(a, self.local(a)) for a in args) if args else count
+        return f"self._{kind}_{name}({inner})"
+
+    def sampler(self, name: str) -> str:
+        """The runtime helper that draws units of group `name` from their means."""
+        return self.ctx.helper(f"sample_{self.a.groups[name].unit.sample}")
+
+    def returned(self, names: list[str], code=None) -> str:
+        """The code of one group's array, or of a dict name -> array for several."""
+        code = code or self.local
+        if len(names) == 1:
+            return code(names[0])
+        return "{" + ", ".join(f"{n!r}: {code(n)}" for n in names) + "}"
+
     # ------------------------------------------------------------ the class
     def write(self) -> str:
         c = self.code
-        cls = camel(self.m.name)
-        c(f"class {cls}:")
+        c(f"class {camel(self.m.name)}(_EnergyModel):")
         with c.indent():
             c.docstring(self._class_doc())
             c("")
-            self._class_attributes()
-            self._init()
-            self._plumbing()
+            self._tables()
             self._energy()
             self._grad()
             for name in self.a.groups:
@@ -209,8 +364,9 @@ class EnergyClass:
             self._complete()
             self._log_prob()
             self._trainer().write(self)
-            self._save_load()
-        return c.text()
+        while c.lines and not c.lines[-1]:
+            c.lines.pop()
+        return self.names.resolve(c.text())
 
     def _class_doc(self) -> str:
         m = self.m
@@ -222,9 +378,11 @@ class EnergyClass:
         if m.train is not None:
             opts = ", ".join(f"{k}={v}" for k, v in m.train.options.items())
             lines.append(f"train   {m.train.name}({opts})")
+        lines += ["", f"{camel(m.name)}(seed=None, dtype='float64', **dims) builds one; see _EnergyModel.__init__."]
         return "\n".join(lines)
 
-    def _class_attributes(self) -> None:
+    def _tables(self) -> None:
+        """The class attributes that the base class reads: names, shapes, inits, unit types, settings."""
         c, m = self.code, self.m
         c(f"name = {m.name!r}")
         c(f"dim_defaults = {dict(m.dims)!r}")
@@ -238,137 +396,34 @@ class EnergyClass:
             for name, p in m.params.items():
                 c(f"{name!r}: {tuple(p.dims)!r},")
         c("}")
-        c("")
-
-    def _init(self) -> None:
-        c, m = self.code, self.m
-        c("def __init__(self, *, seed=None, dtype='float64', **dims):")
+        c("param_inits = {")
         with c.indent():
-            c.docstring(
-                "A model with freshly initialised params.\n\n"
-                "seed: for numpy's default_rng (initial params, sampling, shuffling).\n"
-                "dtype: 'float32' or 'float64'.\n"
-                "dims: sizes overriding the file's `dim` values."
-            )
-            c.block("""
-unknown = sorted(set(dims) - set(self.dim_defaults))
-if unknown:
-    raise TypeError(f"unknown dims {unknown}; this model has {sorted(self.dim_defaults)}")
-self.dims = {**self.dim_defaults, **{k: int(v) for k, v in dims.items()}}
-for key, value in self.dims.items():
-    if value < 1:
-        raise ValueError(f"dim {key} must be a positive int, got {value}")
-self.dtype = np.dtype(dtype)
-if self.dtype not in (np.float32, np.float64):
-    raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-self.rng = np.random.default_rng(seed)
-self.params = {""")
-            with c.indent():
-                for name, p in m.params.items():
-                    c(f"{name!r}: {self._init_expr(p)},")
-            c("}")
             for name, p in m.params.items():
-                if "symmetric" in p.attrs:
-                    c(f"self.params[{name!r}] = self._symmetric(self.params[{name!r}])")
-                if "zero_diagonal" in p.attrs:
-                    c(f"np.fill_diagonal(self.params[{name!r}], 0.0)")
-        c("")
-
-    def _init_expr(self, p) -> str:
-        shape = f"self._shape({tuple(p.dims)!r})"
-        init = p.init
-        num = self.ctx.number
-        if init.kind == "const":
-            return f"np.full({shape}, {num(init.args[0])}, dtype=self.dtype)"
-        if init.kind == "normal":
-            mean, std = init.args
-            return f"self.rng.normal({num(mean)}, {num(std)}, size={shape}).astype(self.dtype)"
-        if init.kind == "uniform":
-            low, high = init.args
-            return f"self.rng.uniform({num(low)}, {num(high)}, size={shape}).astype(self.dtype)"
-        if init.kind in ("glorot", "he"):
-            return f"self._{init.kind}({shape})"
-        raise ValueError(f"unknown init {init.kind}")
-
-    def _plumbing(self) -> None:
-        c = self.code
-        c.block('''
-def _shape(self, dims):
-    """A declared shape with its dim names replaced by their sizes."""
-    return tuple(self.dims[d] if isinstance(d, str) else d for d in dims)
-
-def _batches(self, **arrays):
-    """The arrays as batches (axis 0 = sample), and whether they were single samples.
-
-    An array with the declared shape is one sample; with one more leading axis, a batch.
-    """
-    out, single, size = [], None, None
-    for name, x in arrays.items():
-        x = np.asarray(x, dtype=self.dtype)
-        shape = self._shape(self.variables[name][1])
-        if x.shape == shape:
-            is_single, x = True, x[None]
-        elif x.shape[1:] == shape:
-            is_single = False
-        else:
-            raise ValueError(f"{name}: expected shape {shape} or (batch, *{shape}), got {x.shape}")
-        if single is not None and is_single != single:
-            raise ValueError("pass either single samples or batches to one call, not both")
-        if size is not None and x.shape[0] != size:
-            raise ValueError(f"{name}: batch of {x.shape[0]}, but the other arrays have {size}")
-        out.append(x)
-        single, size = is_single, x.shape[0]
-    return out, single
-
-@staticmethod
-def _unbatch(x, single):
-    """Drop the batch axis again when the caller passed single samples."""
-    return x[0] if single else x
-''')
-        if any(p.init.kind in ("glorot", "he") for p in self.m.params.values()):
-            c.block('''
-
-def _glorot(self, shape):
-    """Uniform in +-sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio, 2010)."""
-    fan_in, fan_out = (shape[0], shape[-1]) if shape else (1, 1)
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return self.rng.uniform(-limit, limit, size=shape).astype(self.dtype)
-
-def _he(self, shape):
-    """Normal with std sqrt(2 / fan_in) (He et al., 2015)."""
-    fan_in = shape[0] if shape else 1
-    return self.rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape).astype(self.dtype)
-''')
-        if any("symmetric" in p.attrs for p in self.m.params.values()):
-            c.block('''
-
-@staticmethod
-def _symmetric(w):
-    """(w + w.T) / 2: the nearest symmetric matrix."""
-    return 0.5 * (w + w.T)
-''')
-        c("")
-
-    def _public(self, name: str, args: list[str], doc: str, inner: str, extra_params: str = "") -> None:
-        """A public method taking keyword arrays, calling its batched twin `_name`."""
-        c = self.code
-        sig = ", ".join(["self", "*", *args]) + (f", {extra_params}" if extra_params else "")
-        c(f"def {name}({sig}):")
+                c(f"{name!r}: {(p.init.kind, *(float(x) for x in p.init.args))!r},")
+        c("}")
+        c("param_attrs = {")
         with c.indent():
-            c.docstring(doc)
-            if args:
-                c(f"{self._unpack(args)}, single = self._batches({', '.join(f'{a}={a}' for a in args)})")
-            c(f"return self._unbatch({inner}, single)")
-        c("")
-
-    def _private(self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str, inplace: bool = False) -> None:
-        c = self.code
-        c(f"def {name}({', '.join(['self', *args])}):")
+            for name, p in m.params.items():
+                c(f"{name!r}: {tuple(sorted(p.attrs))!r},")
+        c("}")
+        c("unit_types = {")
         with c.indent():
-            c.docstring(doc)
-            self._unpack_params(g)
-            result = self._emit(g, {output: g.graph["outputs"][output]}, inplace=inplace)
-            c(f"return {result[output]}")
+            for unit in dict.fromkeys(g.unit for g in self.a.groups.values()):
+                refuse = (tuple(float(x) for x in unit.refuse[0]), unit.refuse[1]) if unit.refuse else None
+                c(f"{unit.name!r}: {{")
+                with c.indent():
+                    c(f"'support': {tuple(float(x) for x in unit.support)!r},")
+                    c(f"'words': {unit.support_words!r},")
+                    c(f"'above': {unit.above_hint!r},")
+                    c(f"'below': {unit.below_hint!r},")
+                    c(f"'refuse': {refuse!r},")
+                c("},")
+        c("}")
+        c("option_rules = {")
+        with c.indent():
+            for key, rule in rules_for(self._trainer().options).items():
+                c(f"{key!r}: {rule!r},")
+        c("}")
         c("")
 
     # ------------------------------------------------------------ derived quantities
@@ -376,125 +431,100 @@ def _symmetric(w):
         g = self.a.graphs["energy"]
         args = list(self.m.units) + list(self.m.inputs)
         doc = f"E({', '.join(args)}) = {self.formula}, one value per sample."
-        self._public("energy", args, doc, f"self._energy({', '.join(args)})")
-        self._private("_energy", args, doc, g, "energy")
+        self._public("energy", args, doc, f"self._call(self._energy, {self.kwargs(args)})")
+        self._graph_method("_energy", args, doc, g, "energy")
 
     def _grad(self) -> None:
         c = self.code
         g = simplify(batch_sums(self.a.graphs["grad"]))
         args = list(self.m.units) + list(self.m.inputs)
-        c(f"def grad(self, *, {', '.join(args)}):")
-        with c.indent():
-            c.docstring(
-                "Gradient of the batch-mean energy with respect to every trained param:\n"
-                "dict name -> array, mean over the samples of dE/dtheta."
-            )
-            c(f"{self._unpack(args)}, single = self._batches({', '.join(f'{a}={a}' for a in args)})")
-            c("sums = self._grad_sums(" + ", ".join(args) + ")")
-            c(f"count = {args[0]}.shape[0]")
-            c("return {name: np.asarray(total / count, dtype=self.dtype) for name, total in sums.items()}")
-        c("")
-        c(f"def _grad_sums(self, {', '.join(args)}):")
+        doc = (
+            "Gradient of the batch-mean energy with respect to every trained param:\n"
+            "dict name -> array, mean over the samples of dE/dtheta."
+        )
+        self._public("grad", args, doc, f"self._mean_gradient({self.kwargs(args)})")
+        c(f"def _grad_sums(self, {', '.join(map(self.local, args))}):")
         with c.indent():
             c.docstring("sum over the batch of dE/dtheta for every trained param.")
             self._unpack_params(g)
-            self.ctx.batch_size = f"{args[0]}.shape[0]"
-            result = self._emit(g)
-            c("return {")
-            with c.indent():
-                for name in g.graph["outputs"]:
-                    c(f"{name!r}: {result[name]},")
-            c("}")
+            result = self._emit(g, batch_size=f"{self.local(args[0])}.shape[0]")
+            c("return {" + ("" if result else "}"))
+            if result:
+                with c.indent():
+                    for name in g.graph["outputs"]:
+                        c(f"{name!r}: {result[name]},")
+                c("}")
         c("")
 
     def _conditional(self, name: str) -> None:
         grp = self.a.groups[name]
         g = self.a.graphs[f"conditional_{name}"]
-        args = self._inputs_of(g)
+        args = self.inputs_of(g)
         given = ", ".join(args) or "the params"
-        field_text = self._formula(g, "field")
-        if grp.unit.name == "bernoulli":
-            what = f"p({name} = 1 | {given}) = sigmoid({field_text})"
-        elif grp.unit.name == "spin":
-            what = f"E[{name} | {given}] = tanh({field_text})"
-        else:
-            what = f"E[{name} | {given}] from the field {field_text}"
-        doc = f"{what}\n\nThe field {field_text} is -dE/d{name}; the units of {name} are independent given {given}."
-        sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
+        field_text, where = self._formula(g, "field")
+        template = grp.unit.conditional_text or "E[{x} | {given}] from the field {field}"
+        what = template.format(x=name, given=given, field=field_text)
+        tail = "\n".join(where)
+        doc = (
+            f"{what}\n"
+            + (f"{tail}\n" if tail else "")
+            + f"\nThe field {field_text} is -dE/d{name}; the units of {name} are independent given {given}."
+        )
         draw = f"A draw of {name} ~ p({name} | {given}), unit by unit independent, with mean mean_{name}."
         c = self.code
         if args:
-            self._public(f"mean_{name}", args, doc, f"self._mean_{name}({', '.join(args)})")
-            self._private(f"_mean_{name}", args, what, g, "mean", inplace=True)
-            self._public(f"sample_{name}", args, draw, f"self._sample_{name}({', '.join(args)})")
-            inner = ", ".join(args)
+            self._public(f"mean_{name}", args, doc, f"self._call(self._mean_{name}, {self.kwargs(args)})")
+            self._graph_method(f"_mean_{name}", args, what + (f"\n{tail}" if tail else ""), g, "mean", inplace=True)
+            self._public(f"sample_{name}", args, draw, f"self._call(self._sample_{name}, {self.kwargs(args)})")
+            inner = ", ".join(map(self.local, args))
         else:  # the group interacts with no other: its conditional is its marginal, the same for all
             for kind, text in (("mean", doc), ("sample", draw)):
-                c(f"def {kind}_{name}(self):")
-                with c.indent():
-                    c.docstring(text)
-                    c(f"return self._{kind}_{name}(1)[0]")
-                c("")
+                one = f"{text}\n\nOne sample (no batch axis)."
+                self._public(f"{kind}_{name}", [], one, f"self._{kind}_{name}(1)[0]")
             c(f"def _mean_{name}(self, count):")
             with c.indent():
-                c.docstring(f"{what}, for each of count samples.")
+                c.docstring(f"{what}, for each of count samples." + (f"\n{tail}" if tail else ""))
                 self._unpack_params(g)
                 result = self._emit(g, {"mean": g.graph["outputs"]["mean"]})
                 c(f"return np.broadcast_to({result['mean']}, (count,) + self._shape({tuple(grp.dims)!r})).copy()")
             c("")
             inner = "count"
-        c(f"def _sample_{name}({', '.join(['self', *(args or ['count'])])}):")
+        c(f"def _sample_{name}({', '.join(['self', *(map(self.local, args) if args else ['count'])])}):")
         with c.indent():
             c.docstring(f"{name} ~ p({name} | {given}), drawn from mean_{name}.")
-            c(f"return {sampler}(self.rng, self._mean_{name}({inner}))")
+            c(f"return {self.sampler(name)}(self.rng, self._mean_{name}({inner}))")
         c("")
-
-    def call(self, kind: str, name: str, count: str, rename: dict | None = None) -> str:
-        """`self._mean_X(...)` or `self._sample_X(...)` with the units the conditional reads (renamed
-        as asked); a conditional that reads none gets `count`, the number of samples, instead."""
-        rename = rename or {}
-        args = self._inputs_of(self.a.graphs[f"conditional_{name}"])
-        inner = ", ".join(rename.get(a, a) for a in args) if args else count
-        return f"self._{kind}_{name}({inner})"
-
-    def _formula(self, g: nx.DiGraph, output: str) -> str:
-        from ...ir.graph import formula
-
-        return formula(g, g.graph["outputs"][output])
 
     def _free_energy(self) -> None:
         g = self.a.graphs["free_energy"]
-        args = self._inputs_of(g)
+        args = self.inputs_of(g)
         hidden = ", ".join(self.a.hidden)
-        text = self._formula(g, "free_energy")
+        text, where = self._formula(g, "free_energy")
+        tail = "".join(f"\n{line}" for line in where)
         doc = (
-            f"F({', '.join(args)}) = -log sum_{{{hidden}}} exp(-E) = {text}\n\n"
+            f"F({', '.join(args)}) = -log sum_{{{hidden}}} exp(-E) = {text}{tail}\n\n"
             f"The hidden units summed out in closed form; one value per sample."
         )
-        self._public("free_energy", args, doc, f"self._free_energy({', '.join(args)})")
-        self._private("_free_energy", args, f"F({', '.join(args)}) = {text}", g, "free_energy")
-
-    def _sweep_lines(self, count: str, sample: bool = True) -> list[str]:
-        """One block-Gibbs sweep: every hidden group, then every visible group, given the others."""
-        kind = "sample" if sample else "mean"
-        return [f"{name} = {self.call(kind, name, count)}" for name in self.a.hidden + self.a.visible]
-
-    def _initial_state(self, name: str, count: str) -> str:
-        return f"self._random_{name}({count})"
+        self._public("free_energy", args, doc, f"self._call(self._free_energy, {self.kwargs(args)})")
+        self._graph_method("_free_energy", args, f"F({', '.join(args)}) = {text}{tail}", g, "free_energy")
 
     def _random_states(self) -> None:
         """`_random_X(count)`: uniformly random units, where chains start."""
         c = self.code
         for name in self.a.visible:
             grp = self.a.groups[name]
-            sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
             mean = self.ctx.number(sum(grp.unit.values) / len(grp.unit.values))
             c(f"def _random_{name}(self, count):")
             with c.indent():
-                c.docstring(f"count draws of {name} with every unit uniform over {grp.unit.values}.")
+                c.docstring(f"count draws of {name} with every unit uniform over {grp.unit.values_text}.")
                 c(f"shape = (count,) + self._shape({tuple(grp.dims)!r})")
-                c(f"return {sampler}(self.rng, np.full(shape, {mean}, dtype=self.dtype))")
+                c(f"return {self.sampler(name)}(self.rng, np.full(shape, {mean}, dtype=self.dtype))")
             c("")
+
+    def _sweep(self, count: str, kind: str = "sample") -> None:
+        """One block-Gibbs sweep: every hidden group, then every visible group, given the others."""
+        for name in self.a.hidden + self.a.visible:
+            self.code(f"{self.local(name)} = {self.call(kind, name, count)}")
 
     def _sample(self) -> None:
         c = self.code
@@ -504,79 +534,84 @@ def _symmetric(w):
             c.docstring(
                 f"n draws of the visible units by block Gibbs sampling, `steps` sweeps (default 1000)\n"
                 f"from uniformly random units; each sweep draws {', '.join(self.a.hidden + vis)} in turn,\n"
-                f"each given the others. Returns "
+                f"each given the others. n and steps are whole numbers >= 1. Returns "
                 + ("an array" if len(vis) == 1 else "a dict name -> array")
                 + " with n rows."
             )
-            c("steps = 1000 if steps is None else int(steps)")
+            c('n = self._count("n", n)')
+            c('steps = 1000 if steps is None else self._count("steps", steps)')
             for name in vis:
-                c(f"{name} = {self._initial_state(name, 'int(n)')}")
+                c(f"{self.local(name)} = self._random_{name}(n)")
             c("for _ in range(steps):")
             with c.indent():
-                c(*self._sweep_lines("int(n)"))
-            c(f"return {vis[0]}" if len(vis) == 1 else "return {" + ", ".join(f"{v!r}: {v}" for v in vis) + "}")
+                self._sweep("n")
+            c(f"return {self.returned(vis)}")
         c("")
 
     def _reconstruct(self) -> None:
         c = self.code
         vis = self.a.visible
-        c(f"def reconstruct(self, *, {', '.join(vis)}):")
+        doc = (
+            "Mean-field reconstruction: the hidden means given the visible units,\nthen the visible means given those."
+        )
+        self._public("reconstruct", vis, doc, f"self._call(self._reconstruct, {self.kwargs(vis)})")
+        c(f"def _reconstruct(self, {', '.join(map(self.local, vis))}):")
         with c.indent():
-            c.docstring(
-                "Mean-field reconstruction: the hidden means given the visible units,\n"
-                "then the visible means given those."
-            )
-            c(f"{self._unpack(vis)}, single = self._batches({', '.join(f'{v}={v}' for v in vis)})")
-            c(*self._sweep_lines(f"{vis[0]}.shape[0]", sample=False))
-            if len(vis) == 1:
-                c(f"return self._unbatch({vis[0]}, single)")
-            else:
-                c("return {" + ", ".join(f"{v!r}: self._unbatch({v}, single)" for v in vis) + "}")
+            c.docstring("E[v | h = E[h | v]] for batches of the visible units.")
+            self._sweep(f"{self.local(vis[0])}.shape[0]", kind="mean")
+            c(f"return {self.returned(vis)}")
         c("")
 
     def _complete(self) -> None:
         c = self.code
         vis = self.a.visible
-        c(f"def complete(self, mask, *, steps=200, {', '.join(vis)}):")
+        units = {v: self.a.groups[v].unit for v in vis}
+        means = "; ".join(f"{unit.mean_words} for the {unit.name} units of {v}" for v, unit in units.items())
+        mask_doc = (
+            f"mask: booleans (or 0 and 1) shaped like {vis[0]}, or like one sample (the same for every row)."
+            if len(vis) == 1
+            else "mask: dict group name -> booleans shaped like that group (or like one sample of it)."
+        )
+        doc = (
+            "Fill in the visible units where mask is False; keep those where it is True.\n\n"
+            "A Gibbs chain with the kept units clamped; each filled unit is the average of its\n"
+            "conditional mean over the last `steps` sweeps (after steps // 4 sweeps of burn-in),\n"
+            f"an estimate of E[x | kept units]: {means}.\n"
+            f"{mask_doc}\n"
+            "The values where mask is False are not read (they may be anything, NaN included).\n"
+            "steps: a whole number >= 1."
+        )
+        c(f"def complete(self, mask, *, steps=200, {', '.join(map(self.names.exact, vis))}):")
         with c.indent():
-            c.docstring(
-                "Fill in the visible units where mask is False; keep those where it is True.\n\n"
-                "A Gibbs chain with the kept units clamped; each filled unit is the average of its\n"
-                "conditional mean over the last `steps` sweeps (after steps // 4 sweeps of burn-in),\n"
-                "an estimate of E[x | kept units]: a probability for bernoulli units.\n"
-                + (
-                    "mask: boolean, shaped like the visible array."
-                    if len(vis) == 1
-                    else "mask: dict name -> boolean array shaped like that group."
-                )
-            )
-            c(f"{self._unpack(vis)}, single = self._batches({', '.join(f'{v}={v}' for v in vis)})")
+            c.docstring(doc)
+            c(f"return self._complete(mask, steps, {self.kwargs(vis)})")
+        c("")
+        c("def _complete(self, mask, steps, **visible):")
+        with c.indent():
+            c.docstring("The clamped Gibbs chain of complete, after checking its arguments.")
+            c('steps = self._count("steps", steps)')
+            c('known, keep, single = self._masked_batches(visible, mask, "the visible units")')
             for v in vis:
-                src = "mask" if len(vis) == 1 else f"mask[{v!r}]"
-                c(f"keep_{v} = np.broadcast_to(np.asarray({src}, dtype=bool), {v}.shape)")
-                c(f"known_{v} = {v}")
-                c(f"{v} = np.where(keep_{v}, known_{v}, {self._initial_state(v, f'{v}.shape[0]')})")
-                c(f"total_{v} = np.zeros_like(known_{v})")
+                x, total = self.local(v), self.derived(v, "total_{}")
+                c(f"{x} = np.where(keep[{v!r}], known[{v!r}], self._random_{v}(known[{v!r}].shape[0]))")
+                c(f"{total} = np.zeros_like({x})")
             c("burn_in = steps // 4")
             c("for step in range(burn_in + steps):")
             with c.indent():
-                count = f"{vis[0]}.shape[0]"
+                count = f"{self.local(vis[0])}.shape[0]"
                 for name in self.a.hidden:
-                    c(f"{name} = {self.call('sample', name, count)}")
+                    c(f"{self.local(name)} = {self.call('sample', name, count)}")
                 for v in vis:
-                    sampler = self.ctx.helper(f"sample_{self.a.groups[v].unit.sample}")
-                    c(f"mean_{v} = {self.call('mean', v, count)}")
-                    c(f"{v} = np.where(keep_{v}, known_{v}, {sampler}(self.rng, mean_{v}))")
+                    mean = self.derived(v, "mean_{}")
+                    c(f"{mean} = {self.call('mean', v, count)}")
+                    c(f"{self.local(v)} = np.where(keep[{v!r}], known[{v!r}], {self.sampler(v)}(self.rng, {mean}))")
                 c("if step >= burn_in:")
                 with c.indent():
                     for v in vis:
-                        c(f"total_{v} += mean_{v}")
+                        c(f"{self.derived(v, 'total_{}')} += {self.derived(v, 'mean_{}')}")
             for v in vis:
-                c(f"{v} = np.where(keep_{v}, known_{v}, total_{v} / max(steps, 1))")
-            if len(vis) == 1:
-                c(f"return self._unbatch({vis[0]}, single)")
-            else:
-                c("return {" + ", ".join(f"{v!r}: self._unbatch({v}, single)" for v in vis) + "}")
+                c(f"{self.local(v)} = np.where(keep[{v!r}], known[{v!r}], {self.derived(v, 'total_{}')} / steps)")
+            c(f"return self._unbatch({self.returned(vis)}, single)")
         c("")
 
     def _log_prob(self) -> None:
@@ -584,18 +619,18 @@ def _symmetric(w):
         vis = self.a.visible
         if "hidden" not in self.a.summable:
             return
-        units = registry().units
         sides = {}
         for side in ("visible", "hidden"):
             names = self.a.visible if side == "visible" else self.a.hidden
             other = "hidden" if side == "visible" else "visible"
-            if other in self.a.summable and all(len(units[self.a.groups[n].unit.name].values) == 2 for n in names):
+            if other in self.a.summable and all(len(self.a.groups[n].unit.values) == 2 for n in names):
                 sides[side] = names
-        c(f"def log_prob(self, *, {', '.join(vis)}):")
+        doc = f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, exactly (see log_partition)."
+        self._public("log_prob", vis, doc, f"self._call(self._log_prob, {self.kwargs(vis)})")
+        c(f"def _log_prob(self, {', '.join(map(self.local, vis))}):")
         with c.indent():
-            c.docstring(f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, exactly (see log_partition).")
-            c(f"{self._unpack(vis)}, single = self._batches({', '.join(f'{v}={v}' for v in vis)})")
-            c(f"return self._unbatch(-self._free_energy({', '.join(vis)}) - self.log_partition(), single)")
+            c.docstring(doc)
+            c(f"return -self._free_energy({', '.join(map(self.local, vis))}) - self.log_partition()")
         c("")
         c("def log_partition(self):")
         with c.indent():
@@ -604,12 +639,9 @@ def _symmetric(w):
                 "(visible or hidden, at most 20 units) is enumerated, the other summed out in closed form\n"
                 "by its free energy. Larger models need an estimate (annealed importance sampling, AIS)."
             )
-            sizes = {
-                side: " + ".join(f"int(np.prod(self._shape({tuple(self.a.groups[n].dims)!r})))" for n in names)
-                for side, names in sides.items()
-            }
-            for side, expr in sizes.items():
-                c(f"size_{side} = {expr}")
+            for side, names in sides.items():
+                size = " + ".join(f"int(np.prod(self._shape({tuple(self.a.groups[n].dims)!r})))" for n in names)
+                c(f"size_{side} = {size}")
             names = list(sides)
             sized = [f"size_{side}" for side in names]
             c(f"smallest = min({', '.join(sized)})" if len(sized) > 1 else f"smallest = {sized[0]}")
@@ -631,36 +663,16 @@ def _symmetric(w):
         c("")
         if "hidden" in sides and "free_energy_hidden" in self.a.graphs:
             g = self.a.graphs["free_energy_hidden"]
-            args = self._inputs_of(g)
-            self._private(
+            args = self.inputs_of(g)
+            text, where = self._formula(g, "free_energy")
+            tail = "".join(f"\n{line}" for line in where)
+            self._graph_method(
                 "_free_energy_hidden",
                 args,
-                f"F({', '.join(args)}) = -log sum over the visible units of exp(-E) = "
-                f"{self._formula(g, 'free_energy')}",
+                f"F({', '.join(args)}) = -log sum over the visible units of exp(-E) = {text}{tail}",
                 g,
                 "free_energy",
             )
-        c.block('''
-def _enumerate(self, size, free_energy, groups):
-    """log sum over all 2**size states of exp(-free_energy(state)), in chunks of 2**14 states."""
-    bits = np.arange(size)
-    total = -np.inf
-    for start in range(0, 2**size, 2**14):
-        codes = np.arange(start, min(2**size, start + 2**14))
-        states = ((codes[:, None] >> bits) & 1).astype(self.dtype)
-        parts, offset = [], 0
-        for dims, low, high in groups:
-            shape = self._shape(dims)
-            count = int(np.prod(shape))
-            chunk = states[:, offset:offset + count].reshape((-1,) + shape)
-            parts.append(low + (high - low) * chunk)
-            offset += count
-        terms = -free_energy(*parts)
-        top = max(total, float(terms.max()))
-        total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
-    return float(total)
-''')
-        c("")
 
     def _split_spec(self, names) -> str:
         items = []
@@ -683,26 +695,3 @@ def _enumerate(self, size, free_energy, groups):
                 length=span.length,
             )
         return trainers[name]
-
-    def _save_load(self) -> None:
-        self.code.block('''
-def save(self, path):
-    """Write the dims and params to an .npz file."""
-    arrays = {f"param.{k}": v for k, v in self.params.items()}
-    arrays.update({f"dim.{k}": np.asarray(v) for k, v in self.dims.items()})
-    np.savez(path, **arrays)
-
-def load(self, path):
-    """Read dims and params written by save (in place; returns self)."""
-    with np.load(path) as f:
-        dims = {k[4:]: int(f[k]) for k in f.files if k.startswith("dim.")}
-        params = {k[6:]: np.array(f[k], dtype=self.dtype) for k in f.files if k.startswith("param.")}
-    if set(params) != set(self.params):
-        raise ValueError(f"{path}: params {sorted(params)} do not match this model's {sorted(self.params)}")
-    self.dims.update(dims)
-    for k, v in params.items():
-        if v.shape != self._shape(self.param_dims[k]):
-            raise ValueError(f"{path}: param {k} has shape {v.shape}, expected {self._shape(self.param_dims[k])}")
-    self.params = params
-    return self
-''')

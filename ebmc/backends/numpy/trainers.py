@@ -18,16 +18,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...ir.graph import copy_into, leaves
+from ...options import rules_for
 from ...passes.batch import batch_sums
 from ...passes.simplify import Simplifier, simplify
 
 CD_OPTIONS = {"k": 1, "lr": 0.05, "batch": 100, "epochs": 10, "momentum": 0.0, "weight_decay": 0.0}
 
 
+def model_var(name: str) -> str:
+    """The name of the negative-phase sample of unit group `name` in the statistics graph: not an
+    identifier, so that it cannot be taken for one of the model's own names."""
+    return f"{name}:model"
+
+
 def statistics_graph(grad_graph, hidden: list[str], visible: list[str]):
     """Per param: sum_b dE/dtheta(model sample) - sum_b dE/dtheta(data).
 
-    The model side reads the units renamed `<name>_model`; theta moves along +lr/B times this.
+    The model side reads the units renamed `model_var(name)`; theta moves along +lr/B times this.
     """
     sums = batch_sums(grad_graph)
     b = Simplifier()
@@ -37,7 +44,7 @@ def statistics_graph(grad_graph, hidden: list[str], visible: list[str]):
     for name in hidden + visible:
         if name in found:
             d = sums.nodes[found[name]]
-            renamed[found[name]] = b.var(f"{name}_model", d["role"], d["shape"])
+            renamed[found[name]] = b.var(model_var(name), d["role"], d["shape"])
     model = copy_into(b, sums, sums.graph["outputs"].values(), replace=renamed)
     outputs = {}
     for p, n in sums.graph["outputs"].items():
@@ -52,6 +59,7 @@ class ContrastiveDivergence:
     persistent: bool
     options: dict = field(default_factory=lambda: dict(CD_OPTIONS))
     doc: str = ""
+    kind: str = "energy"  # what it trains: an energy model
 
     def write(self, cls) -> None:
         a = cls.a
@@ -77,12 +85,15 @@ class ContrastiveDivergence:
     def _fit(self, cls, defaults, vis, hid) -> None:
         c = cls.code
         num = cls.ctx.number
-        kw = ", ".join(f"{k}={int(v) if k in ('k', 'batch', 'epochs') else num(float(v))}" for k, v in defaults.items())
+        whole = {k for k, rule in rules_for(defaults).items() if rule[0]}
+        kw = ", ".join(f"{k}={int(v) if k in whole else num(float(v))}" for k, v in defaults.items())
+        keys = ", ".join(defaults)
         title = "persistent contrastive divergence (PCD-k)" if self.persistent else "contrastive divergence (CD-k)"
         start = "the persistent chains (one per row of a batch)" if self.persistent else "the batch itself"
-        c("def fit(")
-        c(f"    self, data, mask=None, *, {kw}, verbose=False")
-        c("):")
+        model = {x: cls.derived(x, "{}_model") for x in vis + hid}
+        every = {x: cls.derived(x, "{}_all") for x in vis}
+        signature = ["self", "data", "mask=None", "*", *kw.split(", "), "verbose=False", "callback=None"]
+        c.wrapped("def fit(", signature, "):")
         with c.indent():
             c.docstring(
                 f"Train by {title}; the defaults are the model's `train` settings.\n\n"
@@ -97,82 +108,83 @@ class ContrastiveDivergence:
                     if len(vis) == 1
                     else "data: dict visible name -> array (rows are samples).\n"
                 )
-                + "mask: like data, boolean; False marks unobserved units, which are set to 0 in both\n"
-                "phases so that they take no part in the energy (exact for energies linear or bilinear\n"
-                "in each visible unit).\n"
+                + "mask: like data (or like one row), booleans; False marks unobserved units, which are\n"
+                "set to 0 in both phases so that they take no part in the energy (exact for energies\n"
+                "linear or bilinear in each visible unit); their values are not read.\n"
+                "Settings: k, batch and epochs whole numbers >= 1, lr > 0, 0 <= momentum < 1,\n"
+                "weight_decay >= 0. callback(model, record) is called after each epoch; when it\n"
+                "returns False, training stops.\n"
                 "Returns the history: one dict per epoch with `epoch`, `recon_error` (mean squared error\n"
                 "of the mean-field reconstruction of up to 256 training rows, drawn once), `free_energy` (their\n"
-                "mean free energy) and `seconds`."
+                "mean free energy) and `seconds`. If the params stop being finite numbers (a learning\n"
+                "rate far too large), they are put back as they were before that epoch and fit raises\n"
+                "ValueError."
             )
+            c.wrapped(f"{keys} = self._settings(", [f"{k}={k}" for k in defaults], ")")
+            c('verbose = self._flag("verbose", verbose)')
+            c("if callback is not None and not callable(callback):")
+            with c.indent():
+                c('raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")')
+            c("arrays, weights = self._training_data(data, mask)")
             for v in vis:
-                src = "data" if len(vis) == 1 else f"data[{v!r}]"
-                c(f"{v}_all = np.ascontiguousarray(self._batches({v}={src})[0][0])")
-            c(f"n = {vis[0]}_all.shape[0]")
-            c("masks = None")
-            c("if mask is not None:")
-            with c.indent():
-                c("masks = {")
-                with c.indent():
-                    for v in vis:
-                        src = "mask" if len(vis) == 1 else f"mask[{v!r}]"
-                        c(f"{v!r}: np.broadcast_to(np.asarray({src}, dtype=bool), {v}_all.shape).astype(self.dtype),")
-                c("}")
-                for v in vis:
-                    c(f"{v}_all = {v}_all * masks[{v!r}]")
-            c("if int(batch) < 1 or int(k) < 1 or int(epochs) < 0:")
-            with c.indent():
-                c('raise ValueError("batch and k must be at least 1 and epochs at least 0")')
-            c("batch, k = int(batch), int(k)")
+                c(f"{every[v]} = arrays[{v!r}]")
+            c(f"n = {every[vis[0]]}.shape[0]")
             c("velocity = {name: np.zeros_like(p) for name, p in self.params.items()}")
             c("watch = self.rng.choice(n, size=min(n, 256), replace=False)")
             if self.persistent:
                 for v in vis:
-                    c(f"self._chains_{v} = {cls._initial_state(v, 'batch')}")
+                    c(f"self._chains_{v} = self._random_{v}(batch)")
             c("history = []")
-            c("for epoch in range(int(epochs)):")
+            c('with np.errstate(over="ignore", invalid="ignore"):  # a divergence is found below, and undone')
             with c.indent():
-                c("start = time.perf_counter()")
-                c("order = self.rng.permutation(n)")
-                c("for low in range(0, n, batch):")
+                c("for epoch in range(epochs):")
                 with c.indent():
-                    c("rows = order[low:low + batch]")
-                    for v in vis:
-                        c(f"{v} = {v}_all[rows]")
-                    c("m = None if masks is None else {name: array[rows] for name, array in masks.items()}")
-                    count = f"{vis[0]}.shape[0]"
-                    for h in hid:
-                        c(f"{h} = {cls.call('mean', h, count)}")
-                    model_names = ", ".join(f"{x}_model" for x in vis + hid)
-                    if self.persistent:
+                    c("start = time.perf_counter()")
+                    c("before = {name: p.copy() for name, p in self.params.items()}")
+                    c("order = self.rng.permutation(n)")
+                    c("for low in range(0, n, batch):")
+                    with c.indent():
+                        c("rows = order[low:low + batch]")
                         for v in vis:
-                            c(f"{v}_model = self._chains_{v}[:{vis[0]}.shape[0]]")
+                            c(f"{cls.local(v)} = {every[v]}[rows]")
+                        c("m = None if weights is None else {name: array[rows] for name, array in weights.items()}")
+                        count = f"{cls.local(vis[0])}.shape[0]"
                         for h in hid:
-                            model_state = {x: f"{x}_model" for x in vis + hid}
-                            c(f"{h}_model = {cls.call('mean', h, count, model_state)}")
-                        start_state = model_names
-                    else:
-                        start_state = ", ".join(vis + hid)
-                    c(f"{model_names} = self._negative_phase({start_state}, k, m)")
-                    if self.persistent:
-                        for v in vis:
-                            c(f"self._chains_{v}[:{vis[0]}.shape[0]] = {v}_model")
-                    args = ", ".join(vis + hid + [f"{x}_model" for x in vis + hid])
-                    c(f"deltas = self._statistics({args})")
-                    c(f"self._update(deltas, lr / {vis[0]}.shape[0], momentum, weight_decay, velocity, lr)")
-                c("watched = None if masks is None else {name: mk[watch] for name, mk in masks.items()}")
-                c("metrics = self._monitor({" + ", ".join(f"{v!r}: {v}_all[watch]" for v in vis) + "}, watched)")
-                c("record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}")
-                c("history.append(record)")
-                c("if verbose:")
-                with c.indent():
-                    c("print(f\"epoch {record['epoch']:4d}  recon_error {record['recon_error']:.5f}  \"")
-                    c("      f\"free_energy {record['free_energy']:.3f}  {record['seconds']:.2f} s\")")
+                            c(f"{cls.local(h)} = {cls.call('mean', h, count)}")
+                        model_names = ", ".join(model[x] for x in vis + hid)
+                        if self.persistent:
+                            for v in vis:
+                                c(f"{model[v]} = self._chains_{v}[:{count}]")
+                            for h in hid:
+                                c(f"{model[h]} = {cls.call('mean', h, count, model)}")
+                            start_state = model_names
+                        else:
+                            start_state = ", ".join(map(cls.local, vis + hid))
+                        c(f"{model_names} = self._negative_phase({start_state}, k, m)")
+                        if self.persistent:
+                            for v in vis:
+                                c(f"self._chains_{v}[:{count}] = {model[v]}")
+                        args = ", ".join([*map(cls.local, vis + hid), *(model[x] for x in vis + hid)])
+                        c(f"deltas = self._statistics({args})")
+                        c(f"self._update(deltas, lr / {count}, momentum, weight_decay, velocity, lr)")
+                    c("watched = None if weights is None else {name: w[watch] for name, w in weights.items()}")
+                    c("metrics = self._monitor({" + ", ".join(f"{v!r}: {every[v]}[watch]" for v in vis) + "}, watched)")
+                    c("self._check_training(before, metrics, epoch + 1, lr)")
+                    c("record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}")
+                    c("history.append(record)")
+                    c("if verbose:")
+                    with c.indent():
+                        c("print(f\"epoch {record['epoch']:4d}  recon_error {record['recon_error']:.5f}  \"")
+                        c("      f\"free_energy {record['free_energy']:.3f}  {record['seconds']:.2f} s\")")
+                    c("if callback is not None and callback(self, record) is False:")
+                    with c.indent():
+                        c("break")
             c("return history")
         c("")
 
     def _chain(self, cls, vis, hid) -> None:
         c = cls.code
-        c(f"def _negative_phase(self, {', '.join(vis + hid)}, k, m):")
+        c(f"def _negative_phase(self, {', '.join(map(cls.local, vis + hid))}, k, m):")
         with c.indent():
             c.docstring(
                 "k sweeps of block Gibbs sampling, starting from hidden means (given the visible state):\n"
@@ -182,37 +194,41 @@ class ContrastiveDivergence:
             )
             c("for _ in range(k):")
             with c.indent():
-                count = f"{vis[0]}.shape[0]"
+                count = f"{cls.local(vis[0])}.shape[0]"
                 for h in hid:
-                    sampler = cls.ctx.helper(f"sample_{cls.a.groups[h].unit.sample}")
-                    c(f"{h} = {sampler}(self.rng, {h})")
+                    c(f"{cls.local(h)} = {cls.sampler(h)}(self.rng, {cls.local(h)})")
                 for v in vis:
-                    c(f"{v} = {cls.call('sample', v, count)}")
+                    c(f"{cls.local(v)} = {cls.call('sample', v, count)}")
                     c("if m is not None:")
                     with c.indent():
-                        c(f"{v} = {v} * m[{v!r}]")
+                        c(f"{cls.local(v)} = {cls.local(v)} * m[{v!r}]")
                 for h in hid:
-                    c(f"{h} = {cls.call('mean', h, count)}")
-            c(f"return {', '.join(vis + hid)}")
+                    c(f"{cls.local(h)} = {cls.call('mean', h, count)}")
+            c(f"return {', '.join(map(cls.local, vis + hid))}")
         c("")
 
     def _update(self, cls, stats, vis, hid) -> None:
         c = cls.code
-        names = vis + hid + [f"{x}_model" for x in vis + hid]
-        c(f"def _statistics(self, {', '.join(names)}):")
+        model = {x: cls.derived(x, "{}_model") for x in vis + hid}
+        c(f"def _statistics(self, {', '.join([*map(cls.local, vis + hid), *(model[x] for x in vis + hid)])}):")
         with c.indent():
             c.docstring(
                 "sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive) for every trained param: the\n"
                 "direction of one step, with dE/dtheta taken at the hidden means."
             )
             cls._unpack_params(stats)
-            cls.ctx.batch_size = f"{vis[0]}.shape[0]"
-            result = cls._emit(stats, inplace=True)
-            c("return {")
-            with c.indent():
-                for p in stats.graph["outputs"]:
-                    c(f"{p!r}: {result[p]},")
-            c("}")
+            result = cls._emit(
+                stats,
+                names={model_var(x): model[x] for x in vis + hid},
+                inplace=True,
+                batch_size=f"{cls.local(vis[0])}.shape[0]",
+            )
+            c("return {" + ("" if result else "}"))
+            if result:
+                with c.indent():
+                    for p in stats.graph["outputs"]:
+                        c(f"{p!r}: {result[p]},")
+                c("}")
         c("")
         c("def _update(self, deltas, step, momentum, weight_decay, velocity, lr):")
         with c.indent():
@@ -243,7 +259,7 @@ param += delta""")
     def _monitor(self, cls, vis, hid) -> None:
         c = cls.code
         g = monitor_graph(cls.a)
-        c(f"def _reconstruction_and_free_energy(self, {', '.join(vis)}):")
+        c(f"def _reconstruction_and_free_energy(self, {', '.join(map(cls.local, vis))}):")
         with c.indent():
             c.docstring(
                 "The mean-field reconstruction E[v | h = E[h | v]] of the visible units, and F(v),\n"
@@ -257,7 +273,7 @@ param += delta""")
         c.block('''
 def _monitor(self, data, masks):
     """Reconstruction error (over the observed units) and mean free energy of a few rows."""
-    recon, free = self._reconstruction_and_free_energy(**data)
+    recon, free = self._reconstruction_and_free_energy(*data.values())
     error, count = 0.0, 0.0
     for name, x in data.items():
         weight = 1.0 if masks is None else masks[name]
