@@ -248,18 +248,19 @@ class _EnergyModel:
             )
         return m
 
-    def _masked_batches(self, values, mask, what):
-        """The visible groups of `values` as checked batches and their boolean masks (all True without
-        a mask), and whether they were single samples. Only the observed entries are checked: the
-        others may hold anything, a NaN included."""
+    def _masked_batches(self, values, mask, what, required=False):
+        """The visible groups of `values` as checked batches, their boolean masks (None without a
+        mask, where one is not required), and whether they were single samples. Only the observed
+        entries are checked: the others may hold anything, a NaN included."""
+        if mask is None and required:
+            raise TypeError("mask: expected booleans (or 0 and 1), got None")
         arrays = self._per_group(values, what)
         batches, single = self._batches(arrays, check_values=False)
+        given = None if mask is None else self._per_group(mask, "mask")
         masks = {}
-        if mask is not None:
-            given = self._per_group(mask, "mask")
         for name, x in zip(arrays, batches, strict=True):
             label = "mask" if len(arrays) == 1 else f"mask[{name!r}]"
-            masks[name] = np.ones(x.shape, dtype=bool) if mask is None else self._mask(label, given[name], x.shape)
+            masks[name] = None if given is None else self._mask(label, given[name], x.shape)
             self._check_values(name, x, masks[name])
         return dict(zip(arrays, batches, strict=True)), masks, single
 

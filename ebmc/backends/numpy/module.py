@@ -590,7 +590,7 @@ class EnergyClass:
         with c.indent():
             c.docstring("The clamped Gibbs chain of complete, after checking its arguments.")
             c('steps = self._count("steps", steps)')
-            c('known, keep, single = self._masked_batches(visible, mask, "the visible units")')
+            c('known, keep, single = self._masked_batches(visible, mask, "the visible units", required=True)')
             for v in vis:
                 x, total = self.local(v), self.derived(v, "total_{}")
                 c(f"{x} = np.where(keep[{v!r}], known[{v!r}], self._random_{v}(known[{v!r}].shape[0]))")
