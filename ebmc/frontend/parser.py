@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from copy import copy
 from dataclasses import dataclass
 from importlib.resources import files
@@ -27,6 +28,7 @@ from ..errors import EbmcError, did_you_mean
 from . import ast
 
 MAX_DEPTH = 100  # levels of operators, brackets and calls inside one another
+_MAX_WHOLE_DIGITS = len(str(int(sys.float_info.max)))  # 309: no whole number with more digits fits a float
 
 # terminal name -> its text, for keywords and punctuation
 KEYWORDS = {w.upper(): w for w in "model dim visible hidden input target param layer output energy loss train".split()}
@@ -192,17 +194,19 @@ class _Shape:
 
 
 def _number(tok: Token, negative: bool = False, first: Token | None = None) -> _Number:
+    """A number as written; one beyond the range of a float (about 1.8e308) is an error, whole or not."""
     text = ("-" if negative else "") + tok.value
     span = _join(_span(first), _span(tok)) if first is not None else _span(tok)
-    if tok.value.isdigit():
-        try:
-            value: int | float = int(text)
-        except ValueError:  # more digits than Python converts
-            raise _error(f"the number '{_shown(text)}' is too large", span) from None
+    if tok.value.isdigit():  # only ASCII digits get here: NUMBER is [0-9], not \d
+        # A whole number must fit a float too (expressions, inits and options read numbers as floats).
+        # The digits are counted first: turning a long run of them into an int takes quadratic time.
+        value: int | float | None = int(text) if len(tok.value.lstrip("0")) <= _MAX_WHOLE_DIGITS else None
+        fits = value is not None and abs(value) <= sys.float_info.max
     else:
         value = float(text)
-        if value in (float("inf"), float("-inf")):
-            raise _error(f"the number '{_shown(text)}' is too large", span)
+        fits = value not in (float("inf"), float("-inf"))
+    if not fits:
+        raise _error(f"the number '{_shown(text)}' is too large", span)
     return _Number(text, value, span)
 
 
@@ -398,8 +402,10 @@ def _bad_character(text: str, index: int) -> EbmcError:
     elif word:
         shown = _shown(word.group())
         message = f"unexpected '{shown}'; the only attribute is '.T' (the transpose)"
+    elif not ch.isascii() and ch.isnumeric():  # '٣', '２', '²': digits of other scripts
+        message += "; numbers are written with the digits 0-9 only"
     elif not ch.isascii() and ch.isalnum():
-        message += "; names use only the letters A-Z and a-z, the digits and '_'"
+        message += "; names use only the letters A-Z and a-z, the digits 0-9 and '_'"
     return EbmcError(message, line, column)
 
 
