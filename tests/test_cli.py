@@ -1,9 +1,14 @@
 """End to end through the command line, in a fresh process as a user runs it."""
 
+import importlib.metadata
 import subprocess
 import sys
 
+import pytest
 from conftest import EXAMPLES
+
+import ebmc
+from ebmc.cli import main
 
 
 def run(*args, cwd=None):
@@ -54,6 +59,21 @@ def test_usage_errors_exit_2():
     assert run("compile").returncode == 2
     assert run("compile", "x.ebm", "--dim", "oops").returncode == 2
     assert run("frobnicate").returncode == 2
+
+
+@pytest.mark.parametrize("dim", ["n_hidden=\u0663", "n_hidden=\uff12", "n_hidden= 8", "n_hidden=1_0", "n=1e3"])
+def test_a_dim_override_is_written_with_the_digits_0_to_9(dim, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["compile", str(EXAMPLES / "rbm.ebm"), "--dim", dim])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: argument --dim: expected NAME=INT (digits 0-9), got {dim!r}\n")
+
+
+def test_version_prints_the_package_version():
+    r = run("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"ebmc {ebmc.__version__}\n"
+    assert ebmc.__version__ == importlib.metadata.version("ebmc")  # one version: the metadata reads ebmc.__version__
 
 
 def test_plugins_lists_builtins():
