@@ -254,24 +254,39 @@ def _derive(args) -> int:
     return 0
 
 
+LANGUAGE = "ebmc: the language"  # where the language's own functions come from
+DENSE = ("dense", "ACT(x @ NAME_W + NAME_b), in layer NAME = dense(x, N, ACT)")
+
+
 def _plugins() -> int:
+    """What a model file can use (each entry works from one), where it comes from, and what it is."""
+    from .ir.lower import language_functions
     from .ir.ops import FUNCTIONS
     from .plugins import registry
 
     reg = registry()
-    sections = [
-        ("unit types", "units", reg.units),
-        ("trainers", "trainers", reg.trainers),
-        ("backends", "backends", reg.backends),
-        ("ops", "ops", reg.ops),
+
+    def rows(kind: str, table: dict) -> list[tuple[str, str, str]]:
+        return [(name, reg.origins.get((kind, name), ""), getattr(table[name], "doc", "")) for name in sorted(table)]
+
+    # the functions a model may call: the language's own, and plugins' one-argument elementwise ops
+    # (a built-in op such as `sign` or `batch_sum` is an internal step and is not listed)
+    functions = [
+        (name, LANGUAGE if name in FUNCTIONS else reg.origins.get(("ops", name), ""), fn.doc)
+        for name, fn in language_functions().items()
     ]
-    for title, kind, table in sections:
+    functions = sorted([*functions, (DENSE[0], LANGUAGE, DENSE[1])])
+    sections = [
+        ("unit types", rows("units", reg.units)),
+        ("functions", functions),
+        ("trainers", rows("trainers", reg.trainers)),
+        ("backends", rows("backends", reg.backends)),
+    ]
+    for title, table in sections:
         print(f"{title}:")
-        for name in sorted(table):
-            print(f"  {name:22s} {reg.origins.get((kind, name), '')}")
-    print("functions:")
-    for name in sorted(FUNCTIONS):
-        print(f"  {name:22s} {FUNCTIONS[name].doc}")
+        width = max((len(origin) for _, origin, _ in table), default=0)
+        for name, origin, doc in table:
+            print(f"  {name:22s} {origin:{width}s}  {doc}".rstrip())
     return 0
 
 
