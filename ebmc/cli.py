@@ -1,4 +1,4 @@
-"""The command line: `ebmc compile`, `render`, `check`, `derive`, `plugins`. Argument parsing and printing only."""
+"""The command line: `ebmc compile`, `render`, `check`, `derive`, `plugins`, `--version`. No compiler logic."""
 
 from __future__ import annotations
 

@@ -321,3 +321,15 @@ def test_a_refused_output_whose_name_is_not_utf8_is_printed(tmp_path, model):
     err = r.stderr.decode("utf-8")
     assert err.startswith(f"ebmc compile: error: the output '{tmp_path}/o\ufffd.py' is a directory")
     assert "Traceback" not in err and listing(out) == []
+
+
+def test_a_pipe_closed_by_its_reader_stops_the_output_quietly(model):
+    p = subprocess.Popen(
+        [sys.executable, "-m", "ebmc", "compile", str(model), "-o", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    p.stdout.close()  # as `| head` does when it has read enough: here, before the module is written
+    err = p.stderr.read()
+    p.stderr.close()
+    assert p.wait(timeout=120) == 1
+    assert err == b""  # no traceback, no "Exception ignored" from the interpreter's last flush
+    assert listing(model.parent) == ["m.ebm"]
