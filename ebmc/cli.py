@@ -1,16 +1,25 @@
-"""The command line: `ebmc compile`, `render`, `check`, `derive`, `plugins`. Argument parsing and printing only."""
+"""The command line: `ebmc compile`, `render`, `check`, `derive`, `plugins`, `--version`. No compiler logic."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import secrets
+import stat
 import sys
-import tempfile
 from pathlib import Path
 
+from . import __version__
 from .backends.graphviz import FORMATS, GRAPHS, RenderError
-from .errors import EbmcError
-from .frontend.parser import read_source
+from .errors import EbmcError, printable
+from .frontend.parser import file_kind, read_source
+
+STDOUT = "-"  # `-o -`: write to standard output
+
+
+class OutputError(Exception):
+    """An output that ebmc refuses to write (exit 1, printed as `ebmc COMMAND: error: ...`)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,22 +29,34 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _dim(text: str) -> tuple[str, int]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected NAME=INT, got {text!r}")
+    # ASCII only, as in a model file: int() alone would take ' 8', '1_0' and other scripts' digits ('٣')
+    match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(-?[0-9]+)", text)
     try:
-        return name, int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=INT, got {text!r}") from None
+        return match.group(1), int(match.group(2))
+    except (AttributeError, ValueError):  # no match, or more digits than int() converts
+        raise argparse.ArgumentTypeError(f"expected NAME=INT (digits 0-9), got {text!r}") from None
+
+
+def _output(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError(f"expected a file name, or {STDOUT} for standard output, got ''")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ebmc", description="Compile energy-based models to numpy modules.")
+    p.add_argument("--version", action="version", version=f"ebmc {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     c = sub.add_parser("compile", help="write the generated Python module of a model file")
     c.add_argument("file", metavar="FILE")
-    c.add_argument("-o", "--output", metavar="OUT", help="where to write (default: FILE with .py)")
+    c.add_argument(
+        "-o",
+        "--output",
+        type=_output,
+        metavar="OUT",
+        help="where to write, - for standard output (default: FILE with .py)",
+    )
     c.add_argument(
         "--dim",
         action="append",
@@ -50,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "-o",
         "--output",
+        type=_output,
         metavar="OUT",
         help="where to write, - for standard output (default: FILE with .GRAPH.FORMAT for its suffix)",
     )
@@ -87,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             err.with_context(*_source(args.file))  # an error found after parsing points into the file too
         print(err.render(), file=sys.stderr)
         return 1
-    except (RenderError, OSError) as err:
-        print(f"ebmc {args.command}: error: {err}", file=sys.stderr)
+    except BrokenPipeError:  # `ebmc compile m.ebm -o - | head`: the reader has gone; stop quietly
+        _silence_stdout()
+        return 1
+    except (RenderError, OutputError, OSError) as err:
+        # an OSError names a path as the OS gave it, perhaps with bytes that are not UTF-8
+        print(printable(f"ebmc {args.command}: error: {err}"), file=sys.stderr)
         return 1
 
 
@@ -96,56 +122,120 @@ def _source(path: str) -> tuple[str, str | None]:
     try:
         return read_source(path)
     except EbmcError:
-        return path, None
+        return printable(path), None
 
 
 def _compile(args) -> int:
     from .api import compile as compile_model
 
-    dims = dict(args.dim)
-    compiled = compile_model(Path(args.file), backend=args.backend, **dims)
-    out = Path(args.output) if args.output else Path(args.file).with_suffix(".py")
-    _write(out, compiled.source.encode("utf-8"), args.file)
-    print(out)
+    compiled = compile_model(Path(args.file), backend=args.backend, **dict(args.dim))
+    _emit(args, compiled.source.encode("utf-8"), ".py")
     return 0
-
-
-def _write(out: Path, data: bytes, model_file: str) -> None:
-    """Write `data` to `out` through a temporary file, so a failure never leaves a partial file behind."""
-    if out.resolve() == Path(model_file).resolve():
-        raise EbmcError(f"the output {out} would overwrite the model file; choose another with -o")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ebmc-", suffix=out.suffix, dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _render(args) -> int:
     from .api import analyse_file
     from .backends.graphviz import draw
 
-    out = Path(args.output) if args.output else None
     fmt = args.format
     if fmt is None:  # from OUT's suffix when it names a format, else svg
-        suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+        suffix = Path(args.output).suffix.lower().lstrip(".") if args.output not in (None, STDOUT) else ""
         fmt = {"gv": "dot"}.get(suffix, suffix) if suffix in (*FORMATS, "gv") else "svg"
-    if out is None:
-        out = Path(args.file).with_suffix(f".{args.graph}.{fmt}")
-    data = draw(analyse_file(Path(args.file)), args.graph, fmt)
-    if args.output == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return 0
-    _write(out, data, args.file)
-    print(out)
+    _emit(args, draw(analyse_file(Path(args.file)), args.graph, fmt), f".{args.graph}.{fmt}")
     return 0
 
 
+# ---------------------------------------------------------------- writing the output
+def _emit(args, data: bytes, default_suffix: str) -> None:
+    """Write `data` to `-o OUT` (default: FILE with `default_suffix`) and print its path, or to stdout for `-o -`."""
+    if args.output == STDOUT:
+        _write_stdout(data)
+        return
+    out = Path(args.output) if args.output is not None else Path(args.file).with_suffix(default_suffix)
+    _write(out, data, args.file)
+    _write_stdout(os.fsencode(out) + b"\n")  # the name's own bytes, even where they are not UTF-8
+
+
+def _check_output(out: Path, model_file: str) -> None:
+    """Refuse to replace anything but a regular file (a device, FIFO, symlink or directory), or the model file."""
+    try:
+        mode = os.lstat(out).st_mode
+    except FileNotFoundError:
+        return  # a new name
+    if not stat.S_ISREG(mode):
+        raise OutputError(
+            f"the output '{out}' is {file_kind(mode)}; ebmc writes a new file or replaces a regular file, "
+            "nothing else: choose another with -o"
+        )
+    if _same_file(out, model_file):
+        raise OutputError(f"the output '{out}' would overwrite the model file; choose another with -o")
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # b is gone: nothing of it to overwrite
+        return False
+
+
+def _write(out: Path, data: bytes, model_file: str) -> None:
+    """Write `data` to `out` atomically: into a new file beside it, then renamed over it.
+
+    A failure never leaves a partial output or the temporary file behind. The new file gets
+    the permissions the umask gives any new file (0644 under umask 022), as the kernel sets them.
+    """
+    _check_output(out, model_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_beside(out)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name points at it
+        _check_output(out, model_file)  # again, just before: something may have appeared there while writing
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _create_beside(out: Path) -> tuple[int, Path]:
+    """A new empty file in out's directory, opened for writing, with mode 0666 less the umask.
+
+    Not tempfile.mkstemp: it makes files 0600, and the output keeps the temporary file's mode.
+    O_EXCL: a name that exists, even as a symlink, is never opened.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = out.with_name(f".ebmc-{secrets.token_hex(6)}{out.suffix}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free name for a temporary file in '{out.parent}'")
+
+
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream put in place of stdout (tests, embedding)
+        sys.stdout.write(printable(data.decode("utf-8", "surrogateescape")))
+        return
+    buffer.write(data)
+    buffer.flush()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+# ---------------------------------------------------------------- the other commands
 def _check(args) -> int:
     from .api import analyse_file
     from .derive import check
@@ -164,24 +254,39 @@ def _derive(args) -> int:
     return 0
 
 
+LANGUAGE = "ebmc: the language"  # where the language's own functions come from
+DENSE = ("dense", "ACT(x @ NAME_W + NAME_b), in layer NAME = dense(x, N, ACT)")
+
+
 def _plugins() -> int:
+    """What a model file can use (each entry works from one), where it comes from, and what it is."""
+    from .ir.lower import language_functions
     from .ir.ops import FUNCTIONS
     from .plugins import registry
 
     reg = registry()
-    sections = [
-        ("unit types", "units", reg.units),
-        ("trainers", "trainers", reg.trainers),
-        ("backends", "backends", reg.backends),
-        ("ops", "ops", reg.ops),
+
+    def rows(kind: str, table: dict) -> list[tuple[str, str, str]]:
+        return [(name, reg.origins.get((kind, name), ""), getattr(table[name], "doc", "")) for name in sorted(table)]
+
+    # the functions a model may call: the language's own, and plugins' one-argument elementwise ops
+    # (a built-in op such as `sign` or `batch_sum` is an internal step and is not listed)
+    functions = [
+        (name, LANGUAGE if name in FUNCTIONS else reg.origins.get(("ops", name), ""), fn.doc)
+        for name, fn in language_functions().items()
     ]
-    for title, kind, table in sections:
+    functions = sorted([*functions, (DENSE[0], LANGUAGE, DENSE[1])])
+    sections = [
+        ("unit types", rows("units", reg.units)),
+        ("functions", functions),
+        ("trainers", rows("trainers", reg.trainers)),
+        ("backends", rows("backends", reg.backends)),
+    ]
+    for title, table in sections:
         print(f"{title}:")
-        for name in sorted(table):
-            print(f"  {name:22s} {reg.origins.get((kind, name), '')}")
-    print("functions:")
-    for name in sorted(FUNCTIONS):
-        print(f"  {name:22s} {FUNCTIONS[name].doc}")
+        width = max((len(origin) for _, origin, _ in table), default=0)
+        for name, origin, doc in table:
+            print(f"  {name:22s} {origin:{width}s}  {doc}".rstrip())
     return 0
 
 

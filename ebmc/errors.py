@@ -8,6 +8,7 @@ model.ebm:3:14: error: unknown name 'W2'; did you mean 'W'?
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -76,6 +77,18 @@ class EbmcError(Exception):
 
     def __str__(self) -> str:
         return self.render()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with every lone surrogate shown as U+FFFD, so that it can be printed and encoded as UTF-8.
+
+    `os.fsdecode` turns each byte of a file name that is not UTF-8 into a lone surrogate
+    (b"m\\xff.ebm" -> "m\\udcff.ebm"), which no UTF-8 stream accepts.
+    """
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

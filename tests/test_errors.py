@@ -121,6 +121,37 @@ CASES = {
         46,
         "the number '1e400' is too large",
     ),
+    # digits of other scripts, which Python's \d and int() accept
+    "arabic_indic_digit_dim": (
+        rbm("n_hidden  = 128", "n_hidden  = ٣"),
+        4,
+        21,
+        "unexpected character '٣'; numbers are written with the digits 0-9 only",
+    ),
+    "fullwidth_digit_shape": (
+        rbm("h[n_hidden]", "h[２]"),
+        7,
+        15,
+        "unexpected character '２'; numbers are written with the digits 0-9 only",
+    ),
+    "digit_after_digits": (
+        rbm("- v @ W @ h", "- v @ W @ h + 1٣"),
+        13,
+        48,
+        "unexpected character '٣'; numbers are written with the digits 0-9 only",
+    ),
+    "digit_in_fraction": (
+        rbm("lr=0.05", "lr=0.٠٥"),
+        15,
+        24,
+        "unexpected character '٠'; numbers are written with the digits 0-9 only",
+    ),
+    "superscript_digit": (
+        rbm("- v @ W @ h", "- v @ W @ h²"),
+        13,
+        44,
+        "unexpected character '²'; numbers are written with the digits 0-9 only",
+    ),
     "string": (
         rbm("train cd(", 'train "cd"('),
         15,
@@ -167,7 +198,7 @@ CASES = {
         rbm("- v @ W @ h", "- v @ W @ η"),
         13,
         43,
-        "unexpected character 'η'; names use only the letters A-Z and a-z, the digits and '_'",
+        "unexpected character 'η'; names use only the letters A-Z and a-z, the digits 0-9 and '_'",
     ),
     "shape_not_whole": (
         rbm("v[n_visible]", "v[6.5]"),
@@ -589,6 +620,35 @@ CASES = {
         "there is already a model named 'rbm'",
     ),
 }
+
+
+# A whole number too large for a float, wherever a number goes: (old, new with {N} for the number,
+# line, column). The lines are too long for CASES, whose test shows them whole.
+TOO_LARGE = {
+    "energy": ("- v @ W @ h", "- v @ W @ h + {N}", 13, 47),
+    "dim": ("n_hidden  = 128", "n_hidden  = {N}", 4, 21),
+    "shape": ("v[n_visible]", "v[{N}]", 6, 15),
+    "init": ("param a[n_visible] = 0", "param a[n_visible] = -{N}", 10, 26),
+    "init_argument": ("normal(0, 0.01)", "normal({N}, 0.01)", 9, 43),
+    "option": ("momentum=0.5", "momentum={N}", 15, 59),
+}
+
+
+@pytest.mark.parametrize("number", ["1" + "0" * 400, str(2 * 10**308), "0" * 500 + "1" + "0" * 310, "9" * 100_000])
+@pytest.mark.parametrize("place", list(TOO_LARGE))
+def test_whole_number_too_large_for_a_float(place, number):
+    old, new, line, column = TOO_LARGE[place]
+    err = error_of(rbm(old, new.replace("{N}", number)))
+    sign = "-" if place == "init" else ""
+    assert (err.line, err.column) == (line, column)
+    assert err.message == f"the number '{(sign + number)[:37]}...' is too large"
+    shown, caret = err.render().splitlines()[1:3]
+    assert shown[caret.index("^")] in "-0123456789"  # under the number, in a window of the long line
+
+
+def test_the_largest_whole_numbers_that_fit_a_float_are_fine():
+    (m,) = ebmc.parse(rbm("param a[n_visible] = 0", "param a[n_visible] = " + "0" * 400 + str(10**308)))
+    assert m.params["a"].init.args == (1e308,)
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from conftest import EXAMPLES
 
 from ebmc.errors import EbmcError
 from ebmc.frontend import ast
-from ebmc.frontend.parser import MAX_DEPTH, decode, parse_text, read_source
+from ebmc.frontend.parser import MAX_DEPTH, MAX_FILE_BYTES, decode, parse_text, read_source
 
 
 def body(statements: str) -> tuple:
@@ -305,3 +307,49 @@ def test_control_characters_are_refused_where_they_are():
 def test_tabs_are_fine():
     (m,) = parse_text("model m {\n\tdim n\t= 2\n}").models
     assert m.body[0].name_span == span(2, 6, 2, 7)
+
+
+def test_read_source_refuses_a_device_without_reading_it():
+    with pytest.raises(EbmcError) as info:
+        read_source("/dev/zero")  # endless: read whole, it would be a MemoryError
+    assert info.value.message == "cannot read '/dev/zero': it is a character device, not a regular file"
+
+
+def test_read_source_refuses_a_fifo_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "m.ebm"
+    os.mkfifo(fifo)
+    with pytest.raises(EbmcError) as info:
+        read_source(fifo)  # a blocking open would wait here for ever
+    assert info.value.message == f"cannot read '{fifo}': it is a FIFO (named pipe), not a regular file"
+
+
+def test_read_source_refuses_a_file_beyond_the_limit(tmp_path):
+    f = tmp_path / "big.ebm"
+    with open(f, "wb") as out:
+        out.truncate(MAX_FILE_BYTES + 1)  # sparse: no time spent writing it
+    with pytest.raises(EbmcError) as info:
+        read_source(f)
+    assert info.value.message == f"cannot read '{f}': the file is larger than 10 MB, the limit for a model file"
+    assert info.value.filename == str(f) and info.value.line is None
+
+
+def test_read_source_reads_a_file_at_the_limit(tmp_path):
+    f = tmp_path / "m.ebm"
+    f.write_bytes(b"model m {}\n" + b" " * (MAX_FILE_BYTES - 11))
+    filename, text = read_source(f)
+    assert len(text) == MAX_FILE_BYTES and text.startswith("model m {}")
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_with_replacement_characters(tmp_path):
+    name = os.fsdecode(os.fsencode(tmp_path) + b"/m\xff.ebm")
+    try:
+        with open(name, "w") as f:
+            f.write("model m {}\n")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    filename, text = read_source(name)
+    assert filename == f"{tmp_path}/m\ufffd.ebm" and text == "model m {}\n"
+    with pytest.raises(EbmcError) as info:
+        read_source(name + ".missing")
+    assert info.value.filename == filename + ".missing"
+    info.value.render().encode("utf-8")  # printable: no lone surrogate left

@@ -82,4 +82,6 @@ def test_plugins_command_names_the_third_party(cube_plugin, capsys):
 
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert "cube" in out and "fake-ebmc-plugin" in out
+    functions = out[out.index("functions:\n") : out.index("trainers:\n")]  # callable from a model: listed there
+    (line,) = [line for line in functions.splitlines() if line.split()[0] == "cube"]
+    assert line.split(None, 1)[1].split("  ") == ["fake-ebmc-plugin: fake_ebmc_plugin:CUBE", "x ** 3"]

@@ -14,8 +14,11 @@ at 3:14", "unknown statement 'visibel'; did you mean 'visible'?".
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
+import sys
 from copy import copy
 from dataclasses import dataclass
 from importlib.resources import files
@@ -23,10 +26,12 @@ from importlib.resources import files
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..errors import EbmcError, did_you_mean
+from ..errors import EbmcError, did_you_mean, printable
 from . import ast
 
 MAX_DEPTH = 100  # levels of operators, brackets and calls inside one another
+MAX_FILE_BYTES = 10_000_000  # a model file larger than this is refused unread (docs/cli.md)
+_MAX_WHOLE_DIGITS = len(str(int(sys.float_info.max)))  # 309: no whole number with more digits fits a float
 
 # terminal name -> its text, for keywords and punctuation
 KEYWORDS = {w.upper(): w for w in "model dim visible hidden input target param layer output energy loss train".split()}
@@ -74,7 +79,10 @@ def read_source(path_or_source) -> tuple[str, str]:
     """(filename, text) of a path or of source text.
 
     A `str` holding a newline or a `{` is the source itself (filename "<string>");
-    any other `str` or an `os.PathLike` names a file, read as UTF-8.
+    any other `str` or an `os.PathLike` names a file, read as UTF-8. The file must be
+    a regular file of at most `MAX_FILE_BYTES`: a device, a FIFO or a directory is
+    refused without waiting on it. The filename returned is for messages: bytes of the
+    name that are not UTF-8 are shown as U+FFFD, so it can always be printed.
     """
     if isinstance(path_or_source, bytes):
         return "<string>", decode(path_or_source)
@@ -82,12 +90,12 @@ def read_source(path_or_source) -> tuple[str, str]:
         return "<string>", _clean(path_or_source)
     if not isinstance(path_or_source, (str, os.PathLike)):
         raise TypeError(f"expected a path or the text of a model, got {type(path_or_source).__name__}")
-    filename = os.fspath(path_or_source)
-    if isinstance(filename, bytes):
-        filename = os.fsdecode(filename)
+    path = os.fspath(path_or_source)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    filename = printable(path)
     try:
-        with open(filename, "rb") as f:
-            data = f.read()
+        data = _read_file(path)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
         reason = getattr(exc, "strerror", None) or str(exc)
         raise EbmcError(f"cannot read '{filename}': {reason}", filename=filename, source="") from None
@@ -95,6 +103,36 @@ def read_source(path_or_source) -> tuple[str, str]:
         return filename, decode(data)
     except EbmcError as err:
         raise err.with_context(filename, None) from None
+
+
+def _read_file(path: str) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES; OSError with the reason otherwise."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below, unread
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(mode):
+            raise OSError(f"it is {file_kind(mode)}, not a regular file")
+        data = f.read(MAX_FILE_BYTES + 1)  # a bounded read: the size fstat reports may be wrong or grow
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB, the limit for a model file")
+    return data
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this `st_mode` is, in words: 'a regular file', 'a FIFO', ..."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((words for test, words in kinds if test(mode)), "not a regular file")
 
 
 def decode(data: bytes) -> str:
@@ -192,17 +230,19 @@ class _Shape:
 
 
 def _number(tok: Token, negative: bool = False, first: Token | None = None) -> _Number:
+    """A number as written; one beyond the range of a float (about 1.8e308) is an error, whole or not."""
     text = ("-" if negative else "") + tok.value
     span = _join(_span(first), _span(tok)) if first is not None else _span(tok)
-    if tok.value.isdigit():
-        try:
-            value: int | float = int(text)
-        except ValueError:  # more digits than Python converts
-            raise _error(f"the number '{_shown(text)}' is too large", span) from None
+    if tok.value.isdigit():  # only ASCII digits get here: NUMBER is [0-9], not \d
+        # A whole number must fit a float too (expressions, inits and options read numbers as floats).
+        # The digits are counted first: turning a long run of them into an int takes quadratic time.
+        value: int | float | None = int(text) if len(tok.value.lstrip("0")) <= _MAX_WHOLE_DIGITS else None
+        fits = value is not None and abs(value) <= sys.float_info.max
     else:
         value = float(text)
-        if value in (float("inf"), float("-inf")):
-            raise _error(f"the number '{_shown(text)}' is too large", span)
+        fits = value not in (float("inf"), float("-inf"))
+    if not fits:
+        raise _error(f"the number '{_shown(text)}' is too large", span)
     return _Number(text, value, span)
 
 
@@ -398,8 +438,10 @@ def _bad_character(text: str, index: int) -> EbmcError:
     elif word:
         shown = _shown(word.group())
         message = f"unexpected '{shown}'; the only attribute is '.T' (the transpose)"
+    elif not ch.isascii() and ch.isnumeric():  # '٣', '２', '²': digits of other scripts
+        message += "; numbers are written with the digits 0-9 only"
     elif not ch.isascii() and ch.isalnum():
-        message += "; names use only the letters A-Z and a-z, the digits and '_'"
+        message += "; names use only the letters A-Z and a-z, the digits 0-9 and '_'"
     return EbmcError(message, line, column)
 
 
