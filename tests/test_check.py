@@ -323,3 +323,16 @@ def test_the_parser_and_the_checker_agree_on_the_inits():
     from ebmc.frontend import check, parser
 
     assert tuple(check.INITS) == parser.INITS
+
+
+@pytest.mark.parametrize(
+    ("source", "column"),
+    [
+        ("model m { dim n = 1" + "0" * 300 + " visible v[n] : bernoulli energy = sum(v) }", 11),
+        ("model m { visible v[" + "9" * 30 + "] : bernoulli energy = sum(v) }", 21),
+    ],
+)
+def test_sizes_beyond_any_array_are_refused(source, column):
+    with pytest.raises(EbmcError, match="too large for an array") as info:
+        parse(source)
+    assert (info.value.line, info.value.column) == (1, column)

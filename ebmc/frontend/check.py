@@ -46,6 +46,7 @@ LOSS_TRAINERS = ("sgd", "adam")
 # of every method, and the model's names are keyword arguments of them (the backend refuses, at the
 # declaration, the few other argument names of its methods; every other name is free)
 GENERATED_NAMES = frozenset({"self"})
+MAX_SIZE = 2**62  # no array axis can be longer (numpy indexes with 64-bit integers)
 # dims are keyword arguments of the generated constructor, beside these
 CONSTRUCTOR_ARGUMENTS = frozenset({"seed", "dtype"})
 PYTHON_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
@@ -91,7 +92,7 @@ def _check_overrides(module: ast.Module, overrides: dict) -> dict[str, int]:
         if name not in known:
             listing = f" (the dims are {_listing(known, 'and')})" if known else " (it has no dims)"
             raise EbmcError(f"no model in the file has a dim named '{name}'{did_you_mean(name, known)}{listing}")
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 < value <= MAX_SIZE:
             raise EbmcError(f"the size given for dim '{name}' must be a positive whole number, got {value!r}")
         out[name] = int(value)
     return out
@@ -230,6 +231,8 @@ class _ModelChecker:
             if isinstance(s, ast.Dim):
                 if isinstance(s.value, bool) or not isinstance(s.value, int) or s.value <= 0:  # a tree made by hand
                     raise _error(f"the size of dim '{s.name}' must be a positive whole number", s.span)
+                if s.value > MAX_SIZE:
+                    raise _error(f"the size of dim '{s.name}' is too large for an array (at most 2**62)", s.span)
                 self.dims[s.name] = self.overrides.get(s.name, s.value)
         for s in body:
             if isinstance(s, (ast.Units, ast.Data)):
@@ -336,6 +339,8 @@ class _ModelChecker:
             if isinstance(d.value, int):
                 if d.value <= 0:
                     raise _error(f"a size in a shape must be positive, got {d.value}", d.span)
+                if d.value > MAX_SIZE:
+                    raise _error("this size is too large for an array (at most 2**62)", d.span)
             elif d.value not in self.dims:
                 if d.value in self.defined:
                     what = self.defined[d.value][0]
