@@ -8,6 +8,11 @@ only what they need (dead code is never copied).
 
 Rewrites are registered per op with `@rewrite("op")`; each returns a node that
 replaces `op(*args)` or None to keep it.
+
+No rewrite turns an inf or NaN into a number: a constant that does not fold to
+a finite number stays an op, and the rules that drop an operand (0 * x = 0,
+0 / x = 0, x @ 0 = 0) keep it when that operand is such a constant (numpy
+gives NaN for 0 * inf); 0 / 0 is not 0.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 import networkx as nx
 import numpy as np
 
+from ..ir.evaluate import constant_value
 from ..ir.graph import Builder, copy_into
 
 REWRITES: dict[str, list] = {}
@@ -32,6 +38,11 @@ def rewrite(*ops):
 
 
 class Simplifier(Builder):
+    def __init__(self, graph: nx.DiGraph | None = None):
+        super().__init__(graph)
+        self._values: dict = {}  # node -> its value where it is a constant expression (constant_value)
+        self._numbers: dict = {}  # node -> whether it is built from numbers alone
+
     def add(self, op: str, *args: int, **attrs) -> int:
         for rule in REWRITES.get(op, ()):
             out = rule(self, op, args, attrs)
@@ -47,6 +58,35 @@ class Simplifier(Builder):
 
     def is_value(self, n, v: float) -> bool:
         return self.value(n) == v
+
+    def finite(self, n) -> bool:
+        """Whether n may be dropped as a finite number: anything that reads a var, or a constant
+        expression whose value is known and finite (1 / 0 is not; nor one too large to evaluate)."""
+        if not self._from_numbers(n):
+            return True
+        value = constant_value(self, n, self._values)
+        return value is not None and bool(np.all(np.isfinite(value)))
+
+    def _from_numbers(self, n) -> bool:
+        stack = [n]
+        while stack:
+            m = stack[-1]
+            if m in self._numbers:
+                stack.pop()
+                continue
+            operands = self.args(m)
+            pending = [a for a in operands if a not in self._numbers]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            op = self.op(m)
+            self._numbers[m] = op == "const" if not operands else all(self._numbers[a] for a in operands)
+        return self._numbers[n]
+
+    def is_zero_of(self, n, other) -> bool:
+        """n is the number 0 and `other` a finite value, so that 0 * other = 0."""
+        return self.is_value(n, 0.0) and self.finite(other)
 
     def out_shape(self, op, args, attrs) -> tuple:
         return self.ops[op].shape([self.shape(a) for a in args], attrs)
@@ -119,7 +159,8 @@ def fold_elementwise(b, op, args, attrs):
 @rewrite("tensordot", "batch_tensordot")
 def zero_contraction(b, op, args, attrs):
     """x @ 0 = 0 @ x = 0; a contraction over no axes with a scalar is a product."""
-    if any(b.is_value(a, 0.0) for a in args):
+    x, y = args
+    if b.is_zero_of(x, y) or b.is_zero_of(y, x):
         return b.const(0.0, b.out_shape(op, args, attrs))
     if op == "tensordot" and attrs.get("n", 1) == 0 and any(b.shape(a) == () for a in args):
         return b.add("mul", *args)
@@ -177,7 +218,7 @@ def mul_rules(b, op, args, attrs):
     x, y = args
     shape = b.out_shape(op, args, attrs)
     for one, other in ((x, y), (y, x)):
-        if b.is_value(one, 0.0):
+        if b.is_zero_of(one, other):
             return b.const(0.0, shape)
         if b.is_value(one, 1.0) and _same_shape(b, other, shape):
             return other
@@ -189,7 +230,7 @@ def mul_rules(b, op, args, attrs):
             p, q = b.args(other)
             for d_node, z in ((p, q), (q, p)):
                 d = b.value(d_node)
-                if d is not None and b.shape(d_node) == () and _same_shape(b, z, shape):
+                if d is not None and b.shape(d_node) == () and _same_shape(b, z, shape) and math.isfinite(c * d):
                     return b.add("mul", b.const(c * d), z)
     for const, other in ((x, y), (y, x)):  # (-c) * y = -(c * y), c > 0: keeps signs outermost
         c = b.value(const)
@@ -207,7 +248,7 @@ def mul_rules(b, op, args, attrs):
 def div_rules(b, op, args, attrs):
     x, y = args
     shape = b.out_shape(op, args, attrs)
-    if b.is_value(x, 0.0):
+    if b.is_zero_of(x, y) and not b.is_value(y, 0.0):  # 0 / 0 is NaN, not 0
         return b.const(0.0, shape)
     if b.is_value(y, 1.0) and _same_shape(b, x, shape):
         return x
