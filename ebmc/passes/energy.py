@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..errors import EbmcError
-from ..frontend.model import CheckedModel
+from ..frontend.model import CheckedModel, Variable
 from ..ir.graph import copy_into, depends_on, leaves
 from ..ir.lower import model_graph
 from ..plugins import registry
@@ -82,13 +82,7 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
     used = leaves(energy)
     for name, var in model.units.items():
         if name not in used:
-            raise EbmcError(
-                f"the energy does not depend on '{name}': a group of units that takes no part in the "
-                "energy is not a variable of the model (use it in the energy or remove it)",
-                var.span.line,
-                var.span.column,
-                length=var.span.length,
-            )
+            raise _not_a_variable(f"the energy does not depend on '{name}'", var)
     fields = _fields(energy, model)
     for name, grp in groups.items():
         grp.independent = not depends_on(fields, fields.graph["outputs"][name], _var_nodes(fields, [name]))
@@ -104,7 +98,26 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
             a.summable.add(side)
             key = "free_energy" if side == "hidden" else "free_energy_hidden"
             a.graphs[key] = _free_energy(energy, fields, names, groups)
+            kept = [n for n, g in groups.items() if g.role != side]
+            read = leaves(a.graphs[key])
+            for n in kept:  # the free energy takes every kept group as an argument, so it must read each
+                if n not in read:
+                    raise _not_a_variable(
+                        f"summed over the {side} units, the energy does not depend on '{n}' (its units are "
+                        "independent of everything else)",
+                        model.units[n],
+                    )
     return a
+
+
+def _not_a_variable(what: str, var: Variable) -> EbmcError:
+    return EbmcError(
+        f"{what}: a group of units that takes no part in the energy is not a variable of the model "
+        "(use it in the energy or remove it)",
+        var.span.line,
+        var.span.column,
+        length=var.span.length,
+    )
 
 
 def _var_nodes(g: nx.DiGraph, names) -> list:

@@ -11,19 +11,21 @@ replaces `op(*args)` or None to keep it.
 
 No rewrite turns an inf or NaN into a number: a constant that does not fold to
 a finite number stays an op, and the rules that drop an operand (0 * x = 0,
-0 / x = 0, x @ 0 = 0) keep it when that operand is such a constant (numpy
-gives NaN for 0 * inf); 0 / 0 is not 0.
+0 / x = 0, x @ 0 = 0, x - x = 0) keep it when that operand is such a constant
+(numpy gives NaN for 0 * inf); 0 / 0 is not 0.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
 from ..ir.evaluate import constant_value
-from ..ir.graph import Builder, copy_into
+from ..ir.graph import Builder, _freeze, copy_into
+from ..ir.ops import broadcast_shapes
 
 REWRITES: dict[str, list] = {}
 
@@ -83,6 +85,10 @@ class Simplifier(Builder):
             op = self.op(m)
             self._numbers[m] = op == "const" if not operands else all(self._numbers[a] for a in operands)
         return self._numbers[n]
+
+    def existing(self, op: str, operands: tuple, attrs: dict) -> int | None:
+        """The node op(*operands) if the graph holds it already, else None."""
+        return self._memo.get((op, tuple(operands), _freeze(attrs), (), None))
 
     def is_zero_of(self, n, other) -> bool:
         """n is the number 0 and `other` a finite value, so that 0 * other = 0."""
@@ -172,6 +178,15 @@ def zero_sum(b, op, args, attrs):
     return b.const(0.0, b.out_shape(op, args, attrs)) if b.is_value(args[0], 0.0) else None
 
 
+@rewrite("sum")
+def sum_of_a_number(b, op, args, attrs):
+    """sum of c repeated over a shape = c * size(shape)."""
+    v = b.value(args[0])
+    if v is None or not math.isfinite(v) or b.shape(args[0]) == ():
+        return None
+    return b.add("mul", b.const(v), b.numel(b.shape(args[0])))
+
+
 @rewrite("broadcast")
 def constant_broadcast(b, op, args, attrs):
     v = b.value(args[0])
@@ -193,9 +208,19 @@ def add_zero(b, op, args, attrs):
         return y
     if b.op(y) == "neg":  # x + (-y) = x - y
         return b.add("sub", x, b.args(y)[0])
+    v = b.value(y)
+    if v is not None and v < 0 and b.shape(b.add("sub", x, b.const(-v, b.shape(y)))) == shape:  # x + (-2) = x - 2
+        return b.add("sub", x, b.const(-v, b.shape(y)))
     if b.op(x) == "neg":  # (-x) + y = y - x
         return b.add("sub", y, b.args(x)[0])
     return None
+
+
+@rewrite("add", "mul")
+def commute(b, op, args, attrs):
+    """y + x is x + y, and y * x is x * y: where the other order is built already, it is shared."""
+    x, y = args
+    return b.existing(op, (y, x), attrs) if x != y else None
 
 
 @rewrite("sub")
@@ -211,6 +236,136 @@ def sub_rules(b, op, args, attrs):
     if b.op(x) == "neg" and b.op(y) == "neg":  # (-x) - (-y) = y - x
         return b.add("sub", b.args(y)[0], b.args(x)[0])
     return None
+
+
+# ---------------------------------------------------------------- like terms
+MAX_TERMS = 64  # a longer chain of + and - is left alone: collecting it at every step would be quadratic
+
+
+def _signed_terms(b, n, sign: float, out: list) -> int | None:
+    """Append n, flattened into (node, coefficient) terms of a sum, to out; returns how many minus
+    signs (sub, neg) the chain writes, or None past MAX_TERMS.
+
+    The chain runs through add, sub, neg and products with a finite number."""
+    stack = [(n, sign)]
+    minus = 0
+    while stack:
+        m, c = stack.pop()
+        op = b.op(m)
+        if op in ("add", "sub"):
+            x, y = b.args(m)
+            stack += [(y, -c if op == "sub" else c), (x, c)]
+            minus += op == "sub"
+            continue
+        if op == "neg":
+            stack.append((b.args(m)[0], -c))
+            minus += 1
+            continue
+        if op == "mul":
+            factor = _number_times(b, m)
+            if factor is not None and math.isfinite(c * factor[0]):
+                stack.append((factor[1], c * factor[0]))
+                continue
+        out.append((m, c))
+        if len(out) > MAX_TERMS:
+            return None
+    return minus
+
+
+def _number_times(b, n) -> tuple[float, int] | None:
+    """(k, z) where n is k * z or z * k for a finite number k (a const of any shape that does not
+    broadcast z)."""
+    x, y = b.args(n)
+    for k, z in ((x, y), (y, x)):
+        v = b.value(k)
+        if v is not None and math.isfinite(v) and b.shape(z) == b.shape(n):
+            return v, z
+    return None
+
+
+@dataclass
+class _Sum:
+    """A chain of + and - as sum_t c_t * t + constant: terms keyed by node, in the order they come."""
+
+    coefficients: dict
+    constant: float
+    constant_shape: tuple
+    count: int  # terms before collecting (numbers included)
+    numbers: int  # how many of them were numbers
+    minus: int  # the minus signs the chain was written with
+
+    @property
+    def alike(self) -> bool:
+        """Whether two of the terms (or two numbers) were collected into one."""
+        return len(self.coefficients) + min(self.numbers, 1) < self.count
+
+    @property
+    def fewer_signs(self) -> bool:
+        """Whether the collected sum is written with fewer minus signs than the chain was."""
+        signs = [c for c in self.coefficients.values() if c] + ([self.constant] if self.constant else [])
+        return sum(c < 0 for c in signs) < self.minus
+
+
+def _collect(b, chains) -> _Sum | None:
+    """The chains (node, sign), flattened and collected; None where a term is not a finite number
+    (inf - inf is NaN, not 0) or the chain is too long."""
+    terms: list = []
+    minus = 0
+    for n, sign in chains:
+        signs = _signed_terms(b, n, sign, terms)
+        if signs is None:
+            return None
+        minus += signs
+    out = _Sum({}, 0.0, (), len(terms), 0, minus)
+    for t, c in terms:
+        v = b.value(t)
+        if v is not None:
+            if not math.isfinite(v):
+                return None
+            out.constant += c * v
+            out.constant_shape = broadcast_shapes(out.constant_shape, b.shape(t))
+            out.numbers += 1
+        elif not b.finite(t):
+            return None
+        else:
+            out.coefficients[t] = out.coefficients.get(t, 0.0) + c
+    return out if math.isfinite(out.constant) else None
+
+
+def _rebuild(b, total: _Sum, shape: tuple) -> int:
+    """The node of the collected sum, of the given shape: a term that cancelled but broadcast the
+    result leaves a zero of the result's shape behind."""
+    rest = None
+    for t, c in total.coefficients.items():
+        if c == 0:
+            continue
+        term = t if abs(c) == 1 else b.add("mul", b.const(abs(c)), t)
+        if rest is None:
+            rest = term if c > 0 else b.add("neg", term)
+        else:
+            rest = b.add("add" if c > 0 else "sub", rest, term)
+    if rest is None:
+        return b.const(total.constant, shape)
+    broadcast_lost = b.shape(rest) != shape
+    if total.constant == 0 and not broadcast_lost:
+        return rest
+    number = b.const(abs(total.constant), shape if broadcast_lost else total.constant_shape)
+    return b.add("sub" if total.constant < 0 else "add", rest, number)
+
+
+@rewrite("add", "sub")
+def collect_like_terms(b, op, args, attrs):
+    """Sum the coefficients of equal terms across a chain of + and -: x - x = 0, (a + x) - x = a,
+    a - x + x = a, 2 * x - x = x, and the numbers into one; also where that only writes fewer
+    minus signs (x - (-y - z) = x + y + z)."""
+    x, y = args
+    total = _collect(b, [(x, 1.0), (y, -1.0 if op == "sub" else 1.0)])
+    if total is None:
+        return None
+    total.minus += op == "sub"
+    if not (total.alike or total.fewer_signs):
+        return None
+    return _rebuild(b, total, b.out_shape(op, args, attrs))
 
 
 @rewrite("mul")
@@ -315,3 +470,18 @@ def transpose_transpose(b, op, args, attrs):
 @rewrite("broadcast", "sum_to")
 def same_shape_noop(b, op, args, attrs):
     return args[0] if b.shape(args[0]) == tuple(attrs["shape"]) else None
+
+
+@rewrite("neg")  # after neg_neg, which writes -(x - y) as y - x
+def negate_chain(b, op, args, attrs):
+    """-(-x - y + z) = x + y - z where that writes fewer minus signs."""
+    (x,) = args
+    if b.op(x) not in ("add", "sub"):
+        return None
+    total = _collect(b, [(x, -1.0)])
+    if total is None:
+        return None
+    total.minus += 1
+    if not (total.alike or total.fewer_signs):
+        return None
+    return _rebuild(b, total, b.shape(x))
