@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 import ebmc
+from ebmc.api import analyse_file
+from ebmc.derive import derive
 from ebmc.ir.evaluate import evaluate
 from ebmc.passes.energy import analyse
 
@@ -72,3 +74,36 @@ def test_a_group_the_energy_does_not_use_is_reported():
     with pytest.raises(ebmc.EbmcError, match="the energy does not depend on 'g'") as info:
         ebmc.compile(source)
     assert (info.value.line, info.value.column) == (7, 5)
+
+
+# ---------------------------------------------------------------- groups that cancel
+CANCEL = RBM.replace("energy = -(a @ v) - (b @ h) - v @ W @ h", "energy = ENERGY")
+
+
+@pytest.mark.parametrize(
+    "energy, group, line",
+    [
+        ("-(b @ h) - v @ W @ h + v @ W @ h", "v", 5),  # the energy of issue 5: v cancels
+        ("-(a @ v) - v @ W @ h + v @ W @ h", "h", 6),
+        ("-(a @ v) - sum(h * (v @ W)) + sum((v @ W) * h)", "h", 6),  # the other order of a product
+        ("-(b @ h) + v @ W @ h - sum((v @ W) * h)", "v", 5),  # cancels only once h is summed out
+    ],
+)
+def test_a_group_that_cancels_is_an_error_at_the_group_not_invalid_code(energy, group, line):
+    source = CANCEL.replace("ENERGY", energy)
+    for run in (ebmc.compile, lambda s: derive(analyse_file(s))):
+        with pytest.raises(ebmc.EbmcError, match=f"does not depend on '{group}'") as info:
+            run(source)
+        assert (info.value.line, info.value.column) == (line, 5)
+
+
+def test_derive_prints_the_energy_with_like_terms_collected():
+    source = CANCEL.replace("ENERGY", "-(a @ v) - (b @ h) - v @ W @ h + v @ W @ h - v @ W @ h + 2 * (a @ v) - a @ v")
+    text = derive(analyse_file(source))
+    assert "E(v, h) = -(b @ h) - v @ W @ h" in text
+    m = ebmc.load(source).Rbm(seed=0)
+    rng = np.random.default_rng(0)
+    m.params["a"][...] = rng.normal(size=5)
+    v, h = rng.integers(0, 2, (4, 5)).astype(float), rng.integers(0, 2, (4, 3)).astype(float)
+    W, b = m.params["W"], m.params["b"]
+    np.testing.assert_allclose(m.energy(v=v, h=h), -(h @ b) - np.einsum("si,ij,sj->s", v, W, h), rtol=1e-12)

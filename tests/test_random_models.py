@@ -1,6 +1,7 @@
 """Random energy models, compiled and checked against brute force.
 
-For each model the generated module's own `energy` is the reference: the
+For each model the generated module's own `energy` is the reference (some terms are
+not affine in a group, only on its values, as in exp(h)): the
 gradient against central differences of it, the free energy, the conditional
 means and log Z against sums over every state of it. What is checked is the
 analysis (independence, fields, summing out), autodiff, the batch sums and the
@@ -30,6 +31,12 @@ TERMS = [  # (text, the groups it reads)
     ("+ 0.1 * sum(square(c))", set()),
     ("-sum(v * c) / 2", {"v"}),
     ("-(v @ W @ h) * exp(s)", {"v", "h"}),
+    # not affine in a group, but affine on its two values: each term holds one unit
+    ("-sum(exp(h) * b)", {"h"}),
+    ("+ sum(square(v + 0.5) * c) / 3", {"v"}),  # not square(v): for spins that is 1, and v would cancel
+    ("-(h + 1) @ (b * h)", {"h"}),
+    ("-sum(relu(c * v - 0.5))", {"v"}),
+    ("-sum(exp(v) * (W @ tanh(h)))", {"v", "h"}),
 ]
 
 models = st.fixed_dictionaries(

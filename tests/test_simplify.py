@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ebmc.ir.evaluate import evaluate
 from ebmc.ir.graph import Builder, args, describe
 from ebmc.passes.autodiff import gradient_graph
-from ebmc.passes.simplify import simplify
+from ebmc.passes.simplify import Simplifier, simplify
 
 
 def simplified(b: Builder, n: int):
@@ -165,6 +165,126 @@ def test_identities_keep_a_broadcast_shape(b, build):
     g = simplify(b.g)
     assert g.nodes[g.graph["outputs"]["out"]]["shape"] == b.shape(before)
     assert_same_values(b.g, g, {"x": np.arange(9.0).reshape(3, 3) - 4}, {})
+
+
+# ---------------------------------------------------------------- like terms
+S = ("s", "param", ())  # a scalar: a term that broadcasts nothing
+
+
+def _chain_vars(b):
+    return b.var(*X), b.var(*Y), b.var(*S)
+
+
+@pytest.mark.parametrize(
+    "build, want",
+    [
+        (lambda b, x, y, s: b.add("sub", x, x), 0.0),
+        (lambda b, x, y, s: b.add("sub", b.add("add", y, x), x), "y"),  # (a + x) - x = a
+        (lambda b, x, y, s: b.add("add", b.add("sub", y, x), x), "y"),  # a - x + x = a
+        (lambda b, x, y, s: b.add("add", x, b.add("neg", x)), 0.0),  # x + (-x) = 0
+        (lambda b, x, y, s: b.add("add", b.add("neg", x), x), 0.0),
+        (lambda b, x, y, s: b.add("sub", b.add("sub", b.add("neg", y), x), b.add("neg", x)), "neg(y)"),
+        (lambda b, x, y, s: b.add("sub", b.add("mul", b.const(2.0), x), x), "x"),  # 2 x - x = x
+        (lambda b, x, y, s: b.add("sub", b.add("mul", x, b.const(0.5)), b.add("mul", b.const(0.5), x)), 0.0),
+        (
+            lambda b, x, y, s: b.add("add", b.add("add", b.add("add", x, b.const(1.0)), b.const(2.0)), x),
+            "add(mul(2, x), 3)",  # x + 1 + 2 + x
+        ),
+        (lambda b, x, y, s: b.add("sub", b.add("add", b.add("add", x, b.const(1.0)), b.const(2.0)), b.const(3.0)), "x"),
+        (lambda b, x, y, s: b.add("sub", x, b.add("sub", b.add("neg", y), s)), "add(add(x, y), s)"),  # fewer signs
+        (lambda b, x, y, s: b.add("neg", b.add("sub", b.add("neg", x), y)), "add(y, x)"),
+        (lambda b, x, y, s: b.add("mul", y, x), "mul(y, x)"),  # nothing to share: kept as written
+    ],
+)
+def test_like_terms_are_collected(b, build, want):
+    x, y, s = _chain_vars(b)
+    g, out, _ = simplified(b, build(b, x, y, s))
+    got = leaf(g, out) if g.nodes[out]["op"] in ("var", "const") else formula(g, out)
+    assert got == want, describe(g)
+    rng = np.random.default_rng(0)
+    values = {"x": rng.normal(size=(3, 3)), "y": rng.normal(size=3), "s": rng.normal()}
+    assert_same_values(b.g, g, values, {})
+
+
+def test_the_other_order_of_a_product_or_sum_is_shared():
+    b = Simplifier()
+    x, y, s = _chain_vars(b)
+    first = b.add("mul", x, y)
+    assert b.add("mul", y, x) == first
+    assert b.add("add", y, x) == b.add("add", x, y)
+    g, out, _ = simplified(b, b.add("sub", b.add("mul", x, y), b.add("mul", y, x)))
+    assert leaf(g, out) == 0.0
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda b, x, y, s: b.add("sub", b.add("add", s, x), x),  # s + x - x: x broadcast s to [3]
+        lambda b, x, y, s: b.add("add", b.add("sub", s, x), x),
+        lambda b, x, y, s: b.add("sub", b.add("add", s, b.var("M", "param", (2, 3))), b.var("M", "param", (2, 3))),
+        lambda b, x, y, s: b.add("sub", b.add("add", b.const(1.0), x), x),
+        lambda b, x, y, s: b.add("sub", b.add("add", s, b.const(1.0, (2, 3))), b.const(1.0, (2, 3))),
+        lambda b, x, y, s: b.add("sub", b.add("add", s, b.var("C", "param", (2, 1))), b.var("C", "param", (2, 1))),
+    ],
+)
+def test_a_cancelled_term_that_broadcast_leaves_a_zero_of_the_right_shape(b, build):
+    x, y, s = _chain_vars(b)
+    before = build(b, x, y, s)
+    b.output("out", before)
+    g = simplify(b.g)
+    out = g.graph["outputs"]["out"]
+    assert g.nodes[out]["shape"] == b.shape(before)
+    assert "M" not in {d.get("name") for _, d in g.nodes(data=True)}
+    rng = np.random.default_rng(2)
+    values = {
+        "x": rng.normal(size=(3, 3)),
+        "s": rng.normal(),
+        "M": rng.normal(size=(2, 3)),
+        "C": rng.normal(size=(2, 1)),
+    }
+    assert_same_values(b.g, g, values, {})
+
+
+def test_a_long_chain_is_left_alone_and_keeps_its_value(b):
+    x, y, s = _chain_vars(b)
+    total = x
+    for i in range(200):
+        total = b.add("add", total, b.add("mul", b.const(float(i + 2)), y))
+    total = b.add("sub", total, x)
+    g, out, _ = simplified(b, total)
+    rng = np.random.default_rng(3)
+    assert_same_values(b.g, g, {"x": rng.normal(size=(3, 3)), "y": rng.normal(size=3)}, {})
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "sub", "neg", "twice"]), st.integers(0, 5), st.booleans()),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_random_chains_of_sums_keep_value_and_shape(steps):
+    """Chains of + and - over terms of shapes that broadcast, terms repeated so that many cancel."""
+    b = Builder()
+    pool = [b.var("x", "visible", (3,)), b.var("y", "param", ()), b.var("z", "param", (2, 1)), b.const(1.5)]
+    pool += [b.add("exp", pool[0]), b.add("mul", b.const(-2.0), pool[1])]
+    total = pool[0]
+    for kind, i, right in steps:
+        t = pool[i % len(pool)]
+        if kind == "neg":
+            total = b.add("neg", total)
+        elif kind == "twice":
+            total = b.add("add", total, b.add("mul", b.const(2.0), t) if right else t)
+        else:
+            total = b.add(kind, total, t) if right else b.add(kind, t, total)
+    b.output("out", total)
+    g = simplify(b.g)
+    assert g.nodes[g.graph["outputs"]["out"]]["shape"] == b.shape(total)
+    rng = np.random.default_rng(len(steps))
+    values = {"x": rng.normal(size=(3, 3)), "y": rng.normal(), "z": rng.normal(size=(2, 1))}
+    assert_same_values(b.g, g, values, {})
+    assert len(simplify(g)) == len(g)
 
 
 # ---------------------------------------------------------------- CSE and DCE

@@ -9,6 +9,11 @@ uses, so it checks that each value has the shape the op's shape rule promised.
 With `batch=B`, batched values (unit groups, data, layers, see
 `graph.batched`) carry a leading axis of B samples; with `batch=None` there is
 no batch axis and every value is one sample's.
+
+`constant_value` is the same evaluation for a node built from numbers alone
+(a constant expression), as the graph is being built: lowering uses it to
+refuse a constant that is not a finite number (`1 / 0`, `log(0)`, `exp(1000)`),
+and the simplifier to keep such a value from being folded away (0 * (1 / 0)).
 """
 
 from __future__ import annotations
@@ -58,13 +63,14 @@ class NumpyContext:
         return self.number(float(math.prod(resolve(symshape, self.dims))))
 
     def number(self, x: float) -> str:
-        """Code for a float, including inf and nan."""
+        """Code for a float, including inf and nan: a numpy float of the evaluation's dtype, so that
+        1 / 0 is inf, as numpy has it, and not Python's ZeroDivisionError."""
         x = float(x)
         if math.isnan(x):
             return "np.nan"
         if math.isinf(x):
             return "np.inf" if x > 0 else "(-np.inf)"
-        return repr(x) if x >= 0 else f"({x!r})"
+        return f"{self._dtype}({x!r})"
 
     @property
     def dtype(self) -> str:
@@ -73,6 +79,69 @@ class NumpyContext:
     @property
     def batch_size(self) -> str:
         return str(self._batch_size)
+
+
+# a constant expression with more entries than this is evaluated only where it is one number repeated
+CONSTANT_ENTRIES = 4096
+LEAVES = ("var", "const", "numel", "batch_size")
+
+
+def constant_value(b, n, memo: dict) -> np.ndarray | None:
+    """The value of node n of builder b if n is built from `const` leaves alone, else None.
+
+    Evaluated in float64 by the op table's numpy rules, like `evaluate`. A value that is one
+    number repeated over a shape with dim names (or a large one) is that number, a 0-d array;
+    elementwise ops keep such values repeated numbers. None also where the value is unknown
+    (a sum over dim names, a rule that fails). `memo` (node -> value or None) is the caller's,
+    kept across calls on the same builder.
+    """
+    ops = op_table()
+    stack = [n]
+    while stack:
+        m = stack[-1]
+        if m in memo:
+            stack.pop()
+            continue
+        d = b.g.nodes[m]
+        if d["op"] in LEAVES:
+            stack.pop()
+            memo[m] = np.asarray(float(d["attrs"]["value"])) if d["op"] == "const" else None
+            continue
+        operands = b.args(m)
+        pending = [a for a in operands if a not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        values = [memo[a] for a in operands]
+        memo[m] = None if any(v is None for v in values) else _apply_constant(ops[d["op"]], d, operands, values, b)
+    return memo[n]
+
+
+def _small(shape) -> bool:
+    return all(isinstance(k, int) for k in shape) and math.prod(shape) <= CONSTANT_ENTRIES
+
+
+def _apply_constant(op, d, operands, values, b) -> np.ndarray | None:
+    shapes = [b.shape(a) for a in operands]
+    repeated = op.elementwise and all(v.ndim == 0 for v in values)
+    if repeated:  # an elementwise op of repeated numbers is a repeated number: compute it on one entry
+        shapes = [() for _ in operands]
+    elif not (_small(d["shape"]) and all(_small(s) for s in shapes)):
+        return None
+    else:
+        values = [np.broadcast_to(v, s) for v, s in zip(values, shapes, strict=True)]
+    names = [f"t{i}" for i in range(len(values))]
+    try:
+        code = op.numpy([Arg(t, s, False) for t, s in zip(names, shapes, strict=True)], d["attrs"], _CONSTANT_CTX)
+        with np.errstate(all="ignore"):
+            value = np.asarray(
+                eval(code, {"np": np, **HELPERS}, dict(zip(names, values, strict=True))), dtype=np.float64
+            )
+    except Exception:  # a plugin's rule that cannot run on plain arrays: the value is unknown
+        return None
+    want = () if repeated else d["shape"]
+    return value if value.shape == want else None
 
 
 def resolve(shape: tuple, dims: Mapping[str, int]) -> tuple[int, ...]:
@@ -149,6 +218,9 @@ class Plan:
                     )
             env[f"t{n}"] = value
         return {name: np.asarray(env[f"t{n}"]) for name, n in self.outputs.items()}
+
+
+_CONSTANT_CTX = NumpyContext({})
 
 
 def evaluate(

@@ -2,12 +2,23 @@
 
 The checker lowers every expression too: shape inference is the op table's
 shape rules applied while the graph is built, so the two can never disagree.
+
+A subexpression made of numbers alone is evaluated as it is lowered, and one
+that is not a finite number (`1 / 0`, `0 / 0`, `log(0)`, `10 ** 400`,
+`exp(1000)`) is an error at its place: compiled, it would make every energy
+inf or NaN.
 """
 
 from __future__ import annotations
 
+import weakref
+
+import numpy as np
+
 from ..errors import EbmcError, did_you_mean
 from ..frontend import ast
+from ..frontend.printer import unparse
+from .evaluate import constant_value
 from .graph import Builder, op_table
 from .ops import FUNCTIONS, Function, ShapeError, fmt
 
@@ -30,10 +41,28 @@ def language_functions() -> dict[str, Function]:
     return table
 
 
+# builder -> its memo of constant values (node -> value or None), for as long as the builder lives
+_CONSTANTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SHOWN = 60  # a constant expression longer than this is not quoted in the message
+
+
 def lower_expr(b: Builder, expr: ast.Expr, env: dict) -> int:
     """The node computing `expr`; `env` maps names to nodes. Raises EbmcError at the offending place."""
     method = getattr(_Lowerer, "visit_" + type(expr).__name__)
-    return method(b, expr, env)
+    n = method(b, expr, env)
+    if not isinstance(expr, (ast.Num, ast.Name)):  # numbers are checked by the parser, names where defined
+        _check_finite(b, n, expr)
+    return n
+
+
+def _check_finite(b: Builder, n: int, expr: ast.Expr) -> None:
+    value = constant_value(b, n, _CONSTANTS.setdefault(b, {}))
+    if value is None or np.all(np.isfinite(value)):
+        return
+    bad = float(value.flat[np.flatnonzero(~np.isfinite(value))[0]])
+    text = unparse(expr)
+    what = f"this constant expression is {text}," if len(text) <= _SHOWN else "this constant expression"
+    raise _error(f"{what} which is not a finite number (it evaluates to {bad})", expr.span)
 
 
 def _apply(b: Builder, span: ast.Span, op: str, *args: int, what: str = "", **attrs) -> int:

@@ -13,21 +13,53 @@ group, the hidden units sum out in closed form:
     F(v) = -log sum_h exp(-E(v, h)) = E(v, h=0) - sum_groups sum_j log sum_x exp(f_j(v) x)
 
 which is E(v, 0) - sum_j softplus(f_j(v)) for bernoulli units.
+
+On the support. A unit of a type with two values a < b (bernoulli {0, 1},
+spin {-1, +1}) never takes any other, and there every function of it is affine:
+
+    s(x) = s(a) + (s(b) - s(a)) (x - a) / (b - a)        for x in {a, b}.
+
+So before anything is derived, `on_support` rewrites the energy into a graph
+equal to it on every state, in two steps for each such group X:
+
+ 1. every value u = s(X) whose entries each depend on one unit of X alone (X
+    reaches u through elementwise ops only: exp(h), square(h), h ** 3,
+    relu(W * h + c); anything, if X is a single unit) and that is not already
+    affine in X becomes u(a) + (u(b) - u(a)) (X - a) / (b - a), with u(a) the
+    same graph at X = a; innermost first, until the energy is affine or the
+    rest is not a function of single units;
+ 2. if the field then still depends on X, but entrywise (unit j's field on
+    unit j alone: E is a sum over units, as in h @ (c * h)) and polynomially of
+    degree d, then with g_j(b) - g_j(a) = (b - a) * mean over [a, b] of dE/dx_j,
+    computed exactly by (d // 2 + 1)-point Gauss-Legendre quadrature,
+
+        E(x) = E(X = a) + sum_j mean_j(dE/dx_j) (x_j - a).
+
+A group whose units really interact (h @ J @ h, sum(h) * sum(h),
+(v @ W @ h) ** 2) keeps a field that depends on it, and stays coupled. The
+energy method computes the energy as written; the fields, conditionals, free
+energies and param gradients come from the rewritten one, so that, e.g.,
+p(h_j = 1 | v) = sigmoid(E(h_j = 0) - E(h_j = 1)) exactly.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import networkx as nx
+import numpy as np
 
 from ..errors import EbmcError
-from ..frontend.model import CheckedModel
-from ..ir.graph import copy_into, depends_on, leaves
+from ..frontend.model import CheckedModel, Variable
+from ..ir.graph import args, copy_into, depends_on, leaves, op_table
 from ..ir.lower import model_graph
 from ..plugins import registry
 from .autodiff import reverse_mode
-from .simplify import Simplifier, simplify
+from .simplify import Simplifier, prune, simplify
+
+MAX_PASSES = 100  # functions of functions of a unit made affine, innermost first (exp(exp(h)): two)
+MAX_DEGREE = 9  # a field polynomial of higher degree in its own group is not integrated (the group stays coupled)
 
 
 @dataclass
@@ -40,6 +72,7 @@ class Group:
     dims: tuple
     shape: tuple
     independent: bool
+    on_support: bool = False  # the energy was rewritten to be affine in each unit on its two values
 
 
 @dataclass
@@ -66,7 +99,7 @@ class EnergyAnalysis:
 def analyse(model: CheckedModel) -> EnergyAnalysis:
     """Derive conditionals, free energies and gradients of an energy model's graph."""
     units = registry().units
-    energy = simplify(model_graph(model, "energy").g)
+    written = simplify(model_graph(model, "energy").g)
     groups = {}
     for name, var in model.units.items():
         if var.type not in units:
@@ -79,22 +112,28 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
             )
         groups[name] = Group(name, var.role, units[var.type], var.dims, var.shape, False)
 
+    energy = written
+    for name, grp in groups.items():
+        if len(grp.unit.values) == 2:
+            before, energy = energy, on_support(energy, model.units[name], grp.unit.values)
+            grp.on_support = energy is not before
     used = leaves(energy)
     for name, var in model.units.items():
         if name not in used:
-            raise EbmcError(
-                f"the energy does not depend on '{name}': a group of units that takes no part in the "
-                "energy is not a variable of the model (use it in the energy or remove it)",
-                var.span.line,
-                var.span.column,
-                length=var.span.length,
+            why = (
+                f" (on the values its units take, {' and '.join(f'{x:g}' for x in groups[name].unit.values)}, "
+                "what it adds to the energy cancels)"
+                if name in leaves(written)
+                else ""
             )
+            raise _not_a_variable(f"the energy does not depend on '{name}'{why}", var)
     fields = _fields(energy, model)
     for name, grp in groups.items():
         grp.independent = not depends_on(fields, fields.graph["outputs"][name], _var_nodes(fields, [name]))
 
     a = EnergyAnalysis(model, groups)
-    a.graphs["energy"] = energy
+    a.graphs["energy"] = written
+    a.graphs["energy_support"] = energy
     a.graphs["grad"] = _param_gradients(energy, a.trained_params)
     for name, grp in groups.items():
         a.graphs[f"conditional_{name}"] = _conditional(fields, name, grp)
@@ -104,7 +143,26 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
             a.summable.add(side)
             key = "free_energy" if side == "hidden" else "free_energy_hidden"
             a.graphs[key] = _free_energy(energy, fields, names, groups)
+            kept = [n for n, g in groups.items() if g.role != side]
+            read = leaves(a.graphs[key])
+            for n in kept:  # the free energy takes every kept group as an argument, so it must read each
+                if n not in read:
+                    raise _not_a_variable(
+                        f"summed over the {side} units, the energy does not depend on '{n}' (its units are "
+                        "independent of everything else)",
+                        model.units[n],
+                    )
     return a
+
+
+def _not_a_variable(what: str, var: Variable) -> EbmcError:
+    return EbmcError(
+        f"{what}: a group of units that takes no part in the energy is not a variable of the model "
+        "(use it in the energy or remove it)",
+        var.span.line,
+        var.span.column,
+        length=var.span.length,
+    )
 
 
 def _var_nodes(g: nx.DiGraph, names) -> list:
@@ -157,3 +215,142 @@ def _free_energy(energy: nx.DiGraph, fields: nx.DiGraph, names: list[str], group
         total = b.add("sub", total, groups[nm].unit.log_partition(b, f))
     b.output("free_energy", total)
     return simplify(b.g)
+
+
+# ---------------------------------------------------------------- on the support
+def on_support(energy: nx.DiGraph, var: Variable, values: tuple) -> nx.DiGraph:
+    """A graph equal to `energy` wherever every unit of group `var` takes one of its two `values`,
+    affine in each unit where the energy allows it (steps 1 and 2 of the module docstring).
+
+    Returns `energy` itself when there is nothing to rewrite.
+    """
+    low, high = (float(v) for v in sorted(values))
+    out = energy
+    for _ in range(MAX_PASSES):  # each pass makes affine what the last one made the argument of s(...)
+        before, out = out, _affine_entries(out, var, low, high)
+        if out is before:
+            break
+    return _integrated_fields(out, var, low, high)
+
+
+def _hot(g: nx.DiGraph, x) -> set:
+    return nx.descendants(g, x) | {x}
+
+
+def _entrywise(g: nx.DiGraph, x, hot: set, everything: bool = False) -> dict:
+    """node -> whether each of its entries depends on one unit of x alone: x reaches it through
+    elementwise ops only (or `everything`: x is a single unit). Nodes of `hot` only."""
+    ops = op_table()
+    out = {}
+    for n in nx.topological_sort(g.subgraph(hot)):
+        operands = args(g, n)
+        out[n] = (
+            n == x or everything or (ops[g.nodes[n]["op"]].elementwise and all(out[a] for a in operands if a in hot))
+        )
+    return out
+
+
+def _degrees(g: nx.DiGraph, x, hot: set) -> dict:
+    """node -> an upper bound of its degree as a polynomial in x (inf where it is not one), from the
+    op table: an additive op keeps the highest degree of its operands, an op linear in each of them
+    adds their degrees (x * y, x @ y)."""
+    ops = op_table()
+    out = {}
+    for n in nx.topological_sort(g.subgraph(hot)):
+        if n == x:
+            out[n] = 1
+            continue
+        entry = ops[g.nodes[n]["op"]]
+        operands = args(g, n)
+        inside = [i for i, a in enumerate(operands) if a in hot]
+        degrees = [out[operands[i]] for i in inside]
+        if entry.additive:
+            out[n] = max(degrees)
+        elif all(i in entry.linear_in for i in inside):  # x * x counts x twice: degree 2
+            out[n] = sum(degrees)
+        else:
+            out[n] = math.inf
+    return out
+
+
+def _affine_entries(g: nx.DiGraph, var: Variable, low: float, high: float) -> nx.DiGraph:
+    """Step 1, one pass: every value made of single units of X that is not affine in X, but applied
+    to what is (exp(h), not exp(exp(h)) yet), becomes u(a) + (u(b) - u(a)) (X - a) / (b - a)."""
+    x = leaves(g).get(var.name)
+    if x is None:
+        return g
+    shape = g.nodes[x]["shape"]
+    one_unit = all(isinstance(d, int) for d in shape) and math.prod(shape) == 1
+    hot = _hot(g, x)
+    entrywise = _entrywise(g, x, hot, everything=one_unit)
+    degree = _degrees(g, x, hot)
+    # the innermost: an affine function of X is what each of them is applied to
+    rewrite = sorted(
+        n for n in hot if entrywise[n] and degree[n] > 1 and all(degree[a] <= 1 for a in args(g, n) if a in hot)
+    )
+    if not rewrite:
+        return g
+    b = Simplifier()
+    at_low = copy_into(b, g, rewrite, replace={x: b.const(low, shape)})
+    at_high = copy_into(b, g, rewrite, replace={x: b.const(high, shape)})
+    for n in rewrite:
+        for value, at in ((low, at_low), (high, at_high)):
+            if not b.finite(at[n]):
+                raise EbmcError(
+                    f"the energy is not a finite number where a unit of '{var.name}' is {value:g}: every state "
+                    "of the units needs a finite energy",
+                    var.span.line,
+                    var.span.column,
+                    length=var.span.length,
+                )
+    xb = b.var(var.name, var.role, var.dims)
+    t = b.add("sum", xb) if one_unit and shape != () else xb  # one unit: any value is a function of it
+    scale = b.const(1.0 / (high - low))
+    replace = {}
+    for n in rewrite:  # u(a) + (u(b) - u(a)) (x - a) / (b - a), as c0 + c1 x
+        lo, hi = at_low[n], at_high[n]
+        c0 = b.add("mul", scale, b.add("sub", b.add("mul", b.const(high), lo), b.add("mul", b.const(low), hi)))
+        c1 = b.add("mul", scale, b.add("sub", hi, lo))
+        replace[n] = b.add("add", c0, b.add("mul", c1, t))
+    mapping = copy_into(b, g, g.graph["outputs"].values(), replace=replace)
+    return _finish(b, g, mapping)
+
+
+def _integrated_fields(g: nx.DiGraph, var: Variable, low: float, high: float) -> nx.DiGraph:
+    """Step 2: an energy that is a sum over the units of X of polynomials in one unit each becomes
+    E(X = a) + sum_j m_j (x_j - a), m_j the mean of dE/dx_j over [a, b] (Gauss-Legendre, exact)."""
+    x = leaves(g).get(var.name)
+    if x is None:
+        return g
+    shape = g.nodes[x]["shape"]
+    b = Simplifier()
+    mapping = copy_into(b, g, g.graph["outputs"].values())
+    y, xb = mapping[g.graph["outputs"]["energy"]], mapping[x]
+    slope = reverse_mode(b, y, [xb])[xb]
+    hot = _hot(b.g, xb)
+    if slope not in hot:
+        return g  # affine in X already
+    need = (nx.ancestors(b.g, slope) | {slope}) & hot
+    degree = _degrees(b.g, xb, need)[slope]
+    if b.shape(slope) != shape or not _entrywise(b.g, xb, need)[slope] or degree > MAX_DEGREE:
+        return g  # the units of X interact, or the field is not a polynomial: X stays coupled
+    points, weights = np.polynomial.legendre.leggauss(int(degree) // 2 + 1)
+    mid, half = (low + high) / 2, (high - low) / 2
+    out = Simplifier()
+    mean = None
+    for p, w in zip(points, weights, strict=True):
+        at = copy_into(out, b.g, [slope], replace={xb: out.const(mid + half * float(p), shape)})[slope]
+        term = out.add("mul", out.const(float(w) / 2), at)
+        mean = term if mean is None else out.add("add", mean, term)
+    base = copy_into(out, g, [g.graph["outputs"]["energy"]], replace={x: out.const(low, shape)})
+    xo = out.var(var.name, var.role, var.dims)
+    shift = out.add("mul", mean, out.add("add", xo, out.const(-low)) if low else xo)
+    total = out.add("add", base[g.graph["outputs"]["energy"]], out.add("sum", shift) if shape else shift)
+    return _finish(out, g, {g.graph["outputs"]["energy"]: total})
+
+
+def _finish(b: Simplifier, g: nx.DiGraph, mapping: dict) -> nx.DiGraph:
+    """b's graph with g's outputs (mapped) and graph attributes, without dead nodes."""
+    b.g.graph.update({k: v for k, v in g.graph.items() if k != "outputs"})
+    b.g.graph["outputs"] = {name: mapping[n] for name, n in g.graph["outputs"].items()}
+    return prune(b.g)

@@ -8,16 +8,24 @@ only what they need (dead code is never copied).
 
 Rewrites are registered per op with `@rewrite("op")`; each returns a node that
 replaces `op(*args)` or None to keep it.
+
+No rewrite turns an inf or NaN into a number: a constant that does not fold to
+a finite number stays an op, and the rules that drop an operand (0 * x = 0,
+0 / x = 0, x @ 0 = 0, x - x = 0) keep it when that operand is such a constant
+(numpy gives NaN for 0 * inf); 0 / 0 is not 0.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
-from ..ir.graph import Builder, copy_into
+from ..ir.evaluate import constant_value
+from ..ir.graph import Builder, _freeze, copy_into
+from ..ir.ops import broadcast_shapes
 
 REWRITES: dict[str, list] = {}
 
@@ -32,6 +40,11 @@ def rewrite(*ops):
 
 
 class Simplifier(Builder):
+    def __init__(self, graph: nx.DiGraph | None = None):
+        super().__init__(graph)
+        self._values: dict = {}  # node -> its value where it is a constant expression (constant_value)
+        self._numbers: dict = {}  # node -> whether it is built from numbers alone
+
     def add(self, op: str, *args: int, **attrs) -> int:
         for rule in REWRITES.get(op, ()):
             out = rule(self, op, args, attrs)
@@ -47,6 +60,39 @@ class Simplifier(Builder):
 
     def is_value(self, n, v: float) -> bool:
         return self.value(n) == v
+
+    def finite(self, n) -> bool:
+        """Whether n may be dropped as a finite number: anything that reads a var, or a constant
+        expression whose value is known and finite (1 / 0 is not; nor one too large to evaluate)."""
+        if not self._from_numbers(n):
+            return True
+        value = constant_value(self, n, self._values)
+        return value is not None and bool(np.all(np.isfinite(value)))
+
+    def _from_numbers(self, n) -> bool:
+        stack = [n]
+        while stack:
+            m = stack[-1]
+            if m in self._numbers:
+                stack.pop()
+                continue
+            operands = self.args(m)
+            pending = [a for a in operands if a not in self._numbers]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            op = self.op(m)
+            self._numbers[m] = op == "const" if not operands else all(self._numbers[a] for a in operands)
+        return self._numbers[n]
+
+    def existing(self, op: str, operands: tuple, attrs: dict) -> int | None:
+        """The node op(*operands) if the graph holds it already, else None."""
+        return self._memo.get((op, tuple(operands), _freeze(attrs), (), None))
+
+    def is_zero_of(self, n, other) -> bool:
+        """n is the number 0 and `other` a finite value, so that 0 * other = 0."""
+        return self.is_value(n, 0.0) and self.finite(other)
 
     def out_shape(self, op, args, attrs) -> tuple:
         return self.ops[op].shape([self.shape(a) for a in args], attrs)
@@ -119,7 +165,8 @@ def fold_elementwise(b, op, args, attrs):
 @rewrite("tensordot", "batch_tensordot")
 def zero_contraction(b, op, args, attrs):
     """x @ 0 = 0 @ x = 0; a contraction over no axes with a scalar is a product."""
-    if any(b.is_value(a, 0.0) for a in args):
+    x, y = args
+    if b.is_zero_of(x, y) or b.is_zero_of(y, x):
         return b.const(0.0, b.out_shape(op, args, attrs))
     if op == "tensordot" and attrs.get("n", 1) == 0 and any(b.shape(a) == () for a in args):
         return b.add("mul", *args)
@@ -129,6 +176,15 @@ def zero_contraction(b, op, args, attrs):
 @rewrite("sum", "sum_last", "sum_to", "batch_sum")
 def zero_sum(b, op, args, attrs):
     return b.const(0.0, b.out_shape(op, args, attrs)) if b.is_value(args[0], 0.0) else None
+
+
+@rewrite("sum")
+def sum_of_a_number(b, op, args, attrs):
+    """sum of c repeated over a shape = c * size(shape)."""
+    v = b.value(args[0])
+    if v is None or not math.isfinite(v) or b.shape(args[0]) == ():
+        return None
+    return b.add("mul", b.const(v), b.numel(b.shape(args[0])))
 
 
 @rewrite("broadcast")
@@ -152,9 +208,19 @@ def add_zero(b, op, args, attrs):
         return y
     if b.op(y) == "neg":  # x + (-y) = x - y
         return b.add("sub", x, b.args(y)[0])
+    v = b.value(y)
+    if v is not None and v < 0 and b.shape(b.add("sub", x, b.const(-v, b.shape(y)))) == shape:  # x + (-2) = x - 2
+        return b.add("sub", x, b.const(-v, b.shape(y)))
     if b.op(x) == "neg":  # (-x) + y = y - x
         return b.add("sub", y, b.args(x)[0])
     return None
+
+
+@rewrite("add", "mul")
+def commute(b, op, args, attrs):
+    """y + x is x + y, and y * x is x * y: where the other order is built already, it is shared."""
+    x, y = args
+    return b.existing(op, (y, x), attrs) if x != y else None
 
 
 @rewrite("sub")
@@ -172,12 +238,142 @@ def sub_rules(b, op, args, attrs):
     return None
 
 
+# ---------------------------------------------------------------- like terms
+MAX_TERMS = 64  # a longer chain of + and - is left alone: collecting it at every step would be quadratic
+
+
+def _signed_terms(b, n, sign: float, out: list) -> int | None:
+    """Append n, flattened into (node, coefficient) terms of a sum, to out; returns how many minus
+    signs (sub, neg) the chain writes, or None past MAX_TERMS.
+
+    The chain runs through add, sub, neg and products with a finite number."""
+    stack = [(n, sign)]
+    minus = 0
+    while stack:
+        m, c = stack.pop()
+        op = b.op(m)
+        if op in ("add", "sub"):
+            x, y = b.args(m)
+            stack += [(y, -c if op == "sub" else c), (x, c)]
+            minus += op == "sub"
+            continue
+        if op == "neg":
+            stack.append((b.args(m)[0], -c))
+            minus += 1
+            continue
+        if op == "mul":
+            factor = _number_times(b, m)
+            if factor is not None and math.isfinite(c * factor[0]):
+                stack.append((factor[1], c * factor[0]))
+                continue
+        out.append((m, c))
+        if len(out) > MAX_TERMS:
+            return None
+    return minus
+
+
+def _number_times(b, n) -> tuple[float, int] | None:
+    """(k, z) where n is k * z or z * k for a finite number k (a const of any shape that does not
+    broadcast z)."""
+    x, y = b.args(n)
+    for k, z in ((x, y), (y, x)):
+        v = b.value(k)
+        if v is not None and math.isfinite(v) and b.shape(z) == b.shape(n):
+            return v, z
+    return None
+
+
+@dataclass
+class _Sum:
+    """A chain of + and - as sum_t c_t * t + constant: terms keyed by node, in the order they come."""
+
+    coefficients: dict
+    constant: float
+    constant_shape: tuple
+    count: int  # terms before collecting (numbers included)
+    numbers: int  # how many of them were numbers
+    minus: int  # the minus signs the chain was written with
+
+    @property
+    def alike(self) -> bool:
+        """Whether two of the terms (or two numbers) were collected into one."""
+        return len(self.coefficients) + min(self.numbers, 1) < self.count
+
+    @property
+    def fewer_signs(self) -> bool:
+        """Whether the collected sum is written with fewer minus signs than the chain was."""
+        signs = [c for c in self.coefficients.values() if c] + ([self.constant] if self.constant else [])
+        return sum(c < 0 for c in signs) < self.minus
+
+
+def _collect(b, chains) -> _Sum | None:
+    """The chains (node, sign), flattened and collected; None where a term is not a finite number
+    (inf - inf is NaN, not 0) or the chain is too long."""
+    terms: list = []
+    minus = 0
+    for n, sign in chains:
+        signs = _signed_terms(b, n, sign, terms)
+        if signs is None:
+            return None
+        minus += signs
+    out = _Sum({}, 0.0, (), len(terms), 0, minus)
+    for t, c in terms:
+        v = b.value(t)
+        if v is not None:
+            if not math.isfinite(v):
+                return None
+            out.constant += c * v
+            out.constant_shape = broadcast_shapes(out.constant_shape, b.shape(t))
+            out.numbers += 1
+        elif not b.finite(t):
+            return None
+        else:
+            out.coefficients[t] = out.coefficients.get(t, 0.0) + c
+    return out if math.isfinite(out.constant) else None
+
+
+def _rebuild(b, total: _Sum, shape: tuple) -> int:
+    """The node of the collected sum, of the given shape: a term that cancelled but broadcast the
+    result leaves a zero of the result's shape behind."""
+    rest = None
+    for t, c in total.coefficients.items():
+        if c == 0:
+            continue
+        term = t if abs(c) == 1 else b.add("mul", b.const(abs(c)), t)
+        if rest is None:
+            rest = term if c > 0 else b.add("neg", term)
+        else:
+            rest = b.add("add" if c > 0 else "sub", rest, term)
+    if rest is None:
+        return b.const(total.constant, shape)
+    broadcast_lost = b.shape(rest) != shape
+    if total.constant == 0 and not broadcast_lost:
+        return rest
+    number = b.const(abs(total.constant), shape if broadcast_lost else total.constant_shape)
+    return b.add("sub" if total.constant < 0 else "add", rest, number)
+
+
+@rewrite("add", "sub")
+def collect_like_terms(b, op, args, attrs):
+    """Sum the coefficients of equal terms across a chain of + and -: x - x = 0, (a + x) - x = a,
+    a - x + x = a, 2 * x - x = x, and the numbers into one; also where that only writes fewer
+    minus signs (x - (-y - z) = x + y + z)."""
+    x, y = args
+    total = _collect(b, [(x, 1.0), (y, -1.0 if op == "sub" else 1.0)])
+    if total is None:
+        return None
+    total.minus += op == "sub"
+    if not (total.alike or total.fewer_signs):
+        return None
+    return _rebuild(b, total, b.out_shape(op, args, attrs))
+
+
 @rewrite("mul")
 def mul_rules(b, op, args, attrs):
     x, y = args
     shape = b.out_shape(op, args, attrs)
     for one, other in ((x, y), (y, x)):
-        if b.is_value(one, 0.0):
+        if b.is_zero_of(one, other):
             return b.const(0.0, shape)
         if b.is_value(one, 1.0) and _same_shape(b, other, shape):
             return other
@@ -189,7 +385,7 @@ def mul_rules(b, op, args, attrs):
             p, q = b.args(other)
             for d_node, z in ((p, q), (q, p)):
                 d = b.value(d_node)
-                if d is not None and b.shape(d_node) == () and _same_shape(b, z, shape):
+                if d is not None and b.shape(d_node) == () and _same_shape(b, z, shape) and math.isfinite(c * d):
                     return b.add("mul", b.const(c * d), z)
     for const, other in ((x, y), (y, x)):  # (-c) * y = -(c * y), c > 0: keeps signs outermost
         c = b.value(const)
@@ -207,7 +403,7 @@ def mul_rules(b, op, args, attrs):
 def div_rules(b, op, args, attrs):
     x, y = args
     shape = b.out_shape(op, args, attrs)
-    if b.is_value(x, 0.0):
+    if b.is_zero_of(x, y) and not b.is_value(y, 0.0):  # 0 / 0 is NaN, not 0
         return b.const(0.0, shape)
     if b.is_value(y, 1.0) and _same_shape(b, x, shape):
         return x
@@ -274,3 +470,18 @@ def transpose_transpose(b, op, args, attrs):
 @rewrite("broadcast", "sum_to")
 def same_shape_noop(b, op, args, attrs):
     return args[0] if b.shape(args[0]) == tuple(attrs["shape"]) else None
+
+
+@rewrite("neg")  # after neg_neg, which writes -(x - y) as y - x
+def negate_chain(b, op, args, attrs):
+    """-(-x - y + z) = x + y - z where that writes fewer minus signs."""
+    (x,) = args
+    if b.op(x) not in ("add", "sub"):
+        return None
+    total = _collect(b, [(x, -1.0)])
+    if total is None:
+        return None
+    total.minus += 1
+    if not (total.alike or total.fewer_signs):
+        return None
+    return _rebuild(b, total, b.shape(x))
