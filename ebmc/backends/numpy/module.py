@@ -412,20 +412,25 @@ def _symmetric(w):
         g = self.a.graphs[f"conditional_{name}"]
         args = self._inputs_of(g)
         given = ", ".join(args) or "the params"
-        field_text = self._formula(g, "field")
+        # a formula that names subexpressions ends in lines `where _k = ...`: they follow the sentence
+        field_text, *where = self._formula(g, "field").split("\n")
+        where_text = "".join(f"\n{line}" for line in where)
         if grp.unit.name == "bernoulli":
             what = f"p({name} = 1 | {given}) = sigmoid({field_text})"
         elif grp.unit.name == "spin":
             what = f"E[{name} | {given}] = tanh({field_text})"
         else:
             what = f"E[{name} | {given}] from the field {field_text}"
-        doc = f"{what}\n\nThe field {field_text} is -dE/d{name}; the units of {name} are independent given {given}."
+        doc = (
+            f"{what}{where_text}\n\n"
+            f"The field {field_text} is -dE/d{name}; the units of {name} are independent given {given}."
+        )
         sampler = self.ctx.helper(f"sample_{grp.unit.sample}")
         draw = f"A draw of {name} ~ p({name} | {given}), unit by unit independent, with mean mean_{name}."
         c = self.code
         if args:
             self._public(f"mean_{name}", args, doc, f"self._mean_{name}({', '.join(args)})")
-            self._private(f"_mean_{name}", args, what, g, "mean", inplace=True)
+            self._private(f"_mean_{name}", args, what + where_text, g, "mean", inplace=True)
             self._public(f"sample_{name}", args, draw, f"self._sample_{name}({', '.join(args)})")
             inner = ", ".join(args)
         else:  # the group interacts with no other: its conditional is its marginal, the same for all
@@ -437,7 +442,7 @@ def _symmetric(w):
                 c("")
             c(f"def _mean_{name}(self, count):")
             with c.indent():
-                c.docstring(f"{what}, for each of count samples.")
+                c.docstring(f"{what}, for each of count samples.{where_text}")
                 self._unpack_params(g)
                 result = self._emit(g, {"mean": g.graph["outputs"]["mean"]})
                 c(f"return np.broadcast_to({result['mean']}, (count,) + self._shape({tuple(grp.dims)!r})).copy()")
