@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 
 from .ir.evaluate import Plan, evaluate, resolve
-from .ir.graph import args, formula, leaves
+from .ir.graph import args, formula, formula_parts, leaves, shared_names, upstream
 from .passes.gradcheck import central_differences
 from .passes.symbolic import SymbolicError, lambdify, symbolic_gradients
 
@@ -337,10 +337,23 @@ def derivation(analysis) -> Derivation:
 
 
 class TextStyle:
-    """The language's own notation: `p(h = 1 | v) = sigmoid(b + v @ W)`."""
+    """The language's own notation: `p(h = 1 | v) = sigmoid(b + v @ W)`.
+
+    A formula that names subexpressions (see `ebmc.ir.graph`) is followed by its lines
+    `where _k = ...`, indented one step more.
+    """
+
+    def parts(self, g, n) -> tuple[str, list[tuple[str, str]]]:
+        """The formula of node n, and its where bindings [(name, text)]."""
+        return formula_parts(g, n)
 
     def formula(self, g, n) -> str:
         return formula(g, n)
+
+    def equation(self, indent: str, lhs: str, node: tuple, rhs_prefix: str = "") -> list[str]:
+        """`lhs = formula` and its where lines, as lines indented by `indent`."""
+        text, where = self.parts(*node)
+        return [f"{indent}{lhs} = {rhs_prefix}{text}"] + [f"{indent}  where {name} = {body}" for name, body in where]
 
     def energy(self, d: Derivation) -> str:
         return f"E({', '.join(d.variables)})"
@@ -361,19 +374,19 @@ class TextStyle:
         return f"dE/d{p}"
 
     def derive(self, d: Derivation) -> str:
-        out = [f"model {d.model}", "  energy:", f"    {self.energy(d)} = {self.formula(*d.energy)}", "  conditionals:"]
+        out = [f"model {d.model}", "  energy:", *self.equation("    ", self.energy(d), d.energy), "  conditionals:"]
         for c in d.conditionals:
             if not c.independent:
                 out += [
                     f"    {c.group} ({c.unit}, its units interact: the field depends on {c.group} itself):",
-                    f"      {self.field(c)} = {self.formula(*c.field)}",
+                    *self.equation("      ", self.field(c), c.field),
                 ]
                 continue
             given = f", independent given {', '.join(c.given)}" if c.given else ", independent"
             out += [
                 f"    {c.group} ({c.unit}{given}):",
-                f"      {self.field(c)} = {self.formula(*c.field)}",
-                f"      {self.mean(c)} = {self.formula(*c.mean)}",
+                *self.equation("      ", self.field(c), c.field),
+                *self.equation("      ", self.mean(c), c.mean),
             ]
         out.append("  free energy:")
         if d.no_free_energy:
@@ -381,14 +394,23 @@ class TextStyle:
         elif len(d.visible) == len(d.variables):
             out.append(f"    F({', '.join(d.visible)}) = {self.energy(d)} (there are no hidden units)")
         for kept, summed, node in d.free_energies:
-            out.append(f"    {self.free_energy(kept, summed, d)} = {self.formula(*node)}")
+            lhs, _, definition = self.free_energy(kept, summed, d).partition(" = ")
+            out += self.equation("    ", lhs, node, f"{definition} = ")
         out.append("  gradients:")
-        out += [f"    {self.gradient(p)} = {self.formula(*node)}" for p, node in d.gradients]
+        for p, node in d.gradients:
+            out += self.equation("    ", self.gradient(p), node)
         return "\n".join(out)
 
 
 class LatexStyle(TextStyle):
-    """LaTeX, one `align*` block per model: `p(h = 1 \\mid v) &= \\sigma(b + W^\\top v)`."""
+    r"""LaTeX, one `align*` block per model: `p(h = 1 \mid v) &= \sigma(b + W^\top v)`.
+
+    The where bindings of a formula are rows of their own after it:
+    `\text{where } \_1 &= ...`.
+    """
+
+    def parts(self, g, n) -> tuple[str, list[tuple[str, str]]]:
+        return LatexPrinter(g).parts(n)
 
     def formula(self, g, n) -> str:
         return latex(g, n)
@@ -415,22 +437,28 @@ class LatexStyle(TextStyle):
     def gradient(self, p: str) -> str:
         return rf"\frac{{\partial E}}{{\partial {latex_name(p)}}}"
 
+    def rows(self, lhs: str, node: tuple, rhs_prefix: str = "") -> list[tuple[str, str]]:
+        """The (lhs, rhs) rows of `lhs = formula` and of its where bindings."""
+        text, where = self.parts(*node)
+        return [(lhs, rhs_prefix + text)] + [(rf"\text{{where }} {name}", body) for name, body in where]
+
     def derive(self, d: Derivation) -> str:
-        lines = [(self.energy(d), self.formula(*d.energy))]
+        lines = self.rows(self.energy(d), d.energy)
         notes = []
         for c in d.conditionals:
             if not c.independent:
                 notes.append(f"% {c.group}: {c.unit} units that interact (the field depends on {c.group} itself)")
-                lines.append((self.field(c), self.formula(*c.field)))
+                lines += self.rows(self.field(c), c.field)
                 continue
             notes.append(
                 f"% {c.group}: {c.unit} units, independent" + (f" given {', '.join(c.given)}" if c.given else "")
             )
-            lines += [(self.field(c), self.formula(*c.field)), (self.mean(c), self.formula(*c.mean))]
+            lines += self.rows(self.field(c), c.field) + self.rows(self.mean(c), c.mean)
         for kept, summed, node in d.free_energies:
             lhs, _, definition = self.free_energy(kept, summed, d).partition(" = ")
-            lines.append((lhs, f"{definition} = {self.formula(*node)}"))
-        lines += [(self.gradient(p), self.formula(*node)) for p, node in d.gradients]
+            lines += self.rows(lhs, node, f"{definition} = ")
+        for p, node in d.gradients:
+            lines += self.rows(self.gradient(p), node)
         body = " \\\\\n".join(f"  {lhs} &= {rhs}" for lhs, rhs in lines)
         why = [f"% F: no closed form: {d.no_free_energy}"] if d.no_free_energy else []
         return "\n".join([f"% model {d.model}", *notes, *why, r"\begin{align*}", body, r"\end{align*}"])
@@ -520,12 +548,41 @@ class LatexPrinter:
 
     def __init__(self, g: nx.DiGraph):
         self.g = g
+        self.names: dict = {}  # node -> LaTeX of the name of a subexpression defined on a where row
+        self._memo: dict = {}  # node -> its own (text, binding strength)
+        self._memo_transposed: dict = {}
+
+    def parts(self, n) -> tuple[str, list[tuple[str, str]]]:
+        """The LaTeX of node n, and its where bindings [(name, LaTeX)]: the subexpressions that
+        the text formula names (`_1` is written `\\_1`)."""
+        self.names = {m: tex_escape(name) for m, name in shared_names(self.g, n).items()}
+        self._memo.clear()
+        self._memo_transposed.clear()
+        # operands first: then every method finds its operands written, and printing never
+        # recurses more than a few calls deep, however deep the graph
+        for m in upstream(self.g, [n]):
+            self._own(m)
+            self._transposed(m)
+        return self._own(n)[0], [(name, self._own(m)[0]) for m, name in self.names.items()]
 
     def doprint(self, n) -> str:
-        return self._print(n)[0]
+        """The LaTeX of node n; with where bindings, rows of an `align` environment."""
+        text, where = self.parts(n)
+        return " \\\\\n".join([text, *(rf"\text{{where }} {name} = {body}" for name, body in where)])
 
     # -- helpers
     def _print(self, n) -> tuple[str, int]:
+        """n as its consumers write it: its name where it has one."""
+        if n in self.names:
+            return self.names[n], ATOM
+        return self._own(n)
+
+    def _own(self, n) -> tuple[str, int]:
+        if n not in self._memo:
+            self._memo[n] = self._dispatch(n)
+        return self._memo[n]
+
+    def _dispatch(self, n) -> tuple[str, int]:
         op = self.g.nodes[n]["op"]
         method = getattr(self, f"_print_{op}", None)
         if method is None:
@@ -550,7 +607,14 @@ class LatexPrinter:
 
     def _transposed(self, n) -> tuple[str, int]:
         """The LaTeX of n^T (n a vector or a matrix), undoing a transpose where there is one."""
+        if n not in self._memo_transposed:
+            self._memo_transposed[n] = self._transpose(n)
+        return self._memo_transposed[n]
+
+    def _transpose(self, n) -> tuple[str, int]:
         d = self.g.nodes[n]
+        if n in self.names:
+            return (self.names[n] if self._rank(n) == 0 else f"{self.names[n]}^\\top"), ATOM
         operands = args(self.g, n)
         if d["op"] == "transpose" and len(d["shape"]) == 2:
             return self._print(operands[0])
@@ -616,7 +680,8 @@ class LatexPrinter:
     def _base(self, x) -> str:
         """x as the base of a power: a name or a number as it is, anything else in parentheses."""
         text, prec = self._print(x)
-        return text if self._op(x) in ("var", "const") and prec == ATOM else f"({text})"
+        plain = self._op(x) in ("var", "const") or x in self.names
+        return text if plain and prec == ATOM else f"({text})"
 
     def _print_pow(self, n, x, y):
         return f"{self._base(x)}^{{{self._print(y)[0]}}}", ATOM

@@ -5,10 +5,10 @@ from cases import RBM_DIMS, build_random, random_leaf_values, rbm, rbm_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ebmc.backends.numpy.emit import Emitter, NumpyContext
+from ebmc.backends.numpy.emit import MAX_NESTING, Emitter, NumpyContext
 from ebmc.ir import runtime
 from ebmc.ir.evaluate import evaluate
-from ebmc.ir.graph import leaves
+from ebmc.ir.graph import Builder, leaves
 from ebmc.passes.autodiff import gradient_graph
 from ebmc.passes.simplify import simplify
 
@@ -71,3 +71,22 @@ def test_inplace_overwrites_the_product_for_the_field():
     assert_emits_the_graph(g, values, RBM_DIMS)
     _, source = run_emitted(g, values, RBM_DIMS, inplace=True)
     assert "_t1 = v @ W" in source and ("_t1 += b" in source or "-= b" in source or "out=_t1" in source)
+
+
+def test_a_deep_chain_of_values_used_once_is_cut_into_statements_of_bounded_depth():
+    """Inlined, 400 layers would be one expression of 400 nested calls: more than Python parses."""
+    b = Builder()
+    x = b.var("x", "visible", ("N",))
+    w = b.var("W", "param", ("N",))
+    y = x
+    for i in range(400):
+        y = b.add("tanh", b.add("mul", y, w)) if i % 2 else b.add("add", b.add("tanh", y), w)
+    b.output("out", b.add("sum", y))
+    rng = np.random.default_rng(3)
+    values = {"x": rng.normal(size=(BATCH, 3)), "W": rng.normal(size=3)}
+    assert_emits_the_graph(b.g, values, {"N": 3})
+    for inplace in (False, True):
+        _, source = run_emitted(b.g, values, {"N": 3}, inplace)
+        body = source.splitlines()[1:]
+        assert max(line.count("(") for line in body) <= 2 * MAX_NESTING
+        assert len(body) >= 800 // MAX_NESTING

@@ -8,6 +8,23 @@ one edge, since a DiGraph has one edge per pair, so read operands with `args(g, 
 `g.graph["outputs"]` maps output names to nodes.
 
 Graphs are pure data: passes build new ones with `Builder`.
+
+`formula` writes a node's value in the language's notation. Equal nodes are
+shared, so a value written out as a tree can be exponentially longer than its
+graph (each layer `u{i} = u{i-1} + tanh(u{i-1})` doubles it). A formula
+therefore names a subexpression `_1`, `_2`, ... (no model can have such a
+name: the language's names never start with `_`) and defines it on a line
+`where _k = ...` after the formula, when
+
+- it occurs more than once in the formula and its text, written with the
+  names given so far, is longer than SHARE_LENGTH characters, or
+- it would nest NEST_DEPTH operations deep (a name starts the count again).
+
+Leaves (the model's names, numbers) are never named, nor the whole formula.
+The `where` lines come in the order of definition, each using only names
+defined above it, and the names are numbered in that order; the text is
+linear in the size of the graph. Every printer of formulas (text, LaTeX)
+names the same subexpressions.
 """
 
 from __future__ import annotations
@@ -17,6 +34,10 @@ from collections.abc import Iterable
 import networkx as nx
 
 from ..plugins import registry
+
+# when a formula names a subexpression (see the module docstring)
+SHARE_LENGTH = 60
+NEST_DEPTH = 24
 
 BATCHED_ROLES = ("visible", "hidden", "input", "target", "layer", "output")
 
@@ -201,14 +222,70 @@ _INFIX = {
     "neg": ("-{0}", 3),
     "pow": ("{0} ** {1}", 4),
 }
+LEAF_OPS = ("var", "const", "numel")
+
+
+def upstream(g: nx.DiGraph, roots: Iterable) -> list:
+    """The nodes that `roots` need, in topological order (operands before their consumers)."""
+    need = set()
+    for r in roots:
+        need |= nx.ancestors(g, r) | {r}
+    return list(nx.topological_sort(g.subgraph(need)))
 
 
 def formula(g: nx.DiGraph, n) -> str:
-    """The value of node n as a readable formula (for docstrings and `ebmc derive`)."""
-    return _formula(g, n)[0]
+    """The value of node n as a readable formula (for docstrings and `ebmc derive`).
+
+    One line, or, where subexpressions are named (see the module docstring), the formula
+    and then one line `where _k = ...` for each name, in the order they are defined.
+    """
+    text, where = formula_parts(g, n)
+    return "\n".join([text, *(f"where {name} = {body}" for name, body in where)])
 
 
-def _formula(g, n) -> tuple[str, int]:
+def formula_parts(g: nx.DiGraph, n) -> tuple[str, list[tuple[str, str]]]:
+    """The formula of node n and its where bindings: [(name, what it stands for)], each
+    binding using only the names before it."""
+    shown, named = _plan(g, n)
+    return shown[n][0], [(name, body) for name, body in named.values()]
+
+
+def shared_names(g: nx.DiGraph, n) -> dict:
+    """node -> `_k`: the subexpressions the formula of n names, in the order they are defined."""
+    return {m: name for m, (name, _) in _plan(g, n)[1].items()}
+
+
+def _plan(g: nx.DiGraph, root) -> tuple[dict, dict]:
+    """Write every node `root` needs, operands first, naming subexpressions as it goes.
+
+    Returns node -> (text, binding strength, nesting depth) as its consumers see it, and
+    node -> (name, text) for the named ones. One pass, no recursion: the formulas of graphs
+    thousands of nodes deep are written as easily as small ones.
+    """
+    order = upstream(g, [root])
+    uses = dict.fromkeys(order, 0)
+    for m in order:
+        for a in args(g, m):
+            uses[a] += 1
+    shown: dict = {}
+    named: dict = {}
+    for m in order:
+        operands = [shown[a] for a in args(g, m)]
+        text, prec = _write(g, m, operands)
+        op = g.nodes[m]["op"]
+        depth = 0 if op in LEAF_OPS else max((p[2] for p in operands), default=0) + (op != "broadcast")
+        long_and_shared = uses[m] > 1 and len(text) > SHARE_LENGTH
+        if m != root and op not in LEAF_OPS and (long_and_shared or depth >= NEST_DEPTH):
+            name = f"_{len(named) + 1}"
+            named[m] = (name, text)
+            shown[m] = (name, 9, 0)
+        else:
+            shown[m] = (text, prec, depth)
+    return shown, named
+
+
+def _write(g: nx.DiGraph, n, parts: list) -> tuple[str, int]:
+    """The text of node n and its binding strength, from its operands' (text, strength, ...)."""
     d = g.nodes[n]
     op = d["op"]
     if op == "var":
@@ -219,17 +296,16 @@ def _formula(g, n) -> tuple[str, int]:
         return text, (9 if v >= 0 else 3)
     if op == "numel":
         return "size(" + ", ".join(map(str, d["attrs"]["dims"])) + ")", 9
-    parts = [_formula(g, a) for a in args(g, n)]
     if op in _INFIX:
         template, prec = _INFIX[op]
         texts = []
-        for i, (text, p) in enumerate(parts):
+        for i, (text, p, *_) in enumerate(parts):
             tighter = p > prec or (p == prec and i == 0 and op != "pow")
             texts.append(text if tighter else f"({text})")
         return template.format(*texts), prec
     if op in ("tensordot", "batch_tensordot"):
         k = d["attrs"].get("n", 1)
-        (x, px), (y, py) = parts
+        (x, px, *_), (y, py, *_) = parts
         x = x if px >= 2 else f"({x})"
         y = y if py > 2 else f"({y})"
         prefix = "sum_batch " if op == "batch_tensordot" else ""
@@ -237,10 +313,10 @@ def _formula(g, n) -> tuple[str, int]:
             return f"{prefix}{x} @ {y}", 2
         return f"{prefix}{'outer' if k == 0 else f'tensordot{k}'}({parts[0][0]}, {parts[1][0]})", 9
     if op == "transpose":
-        x, p = parts[0]
+        x, p = parts[0][:2]
         return (f"{x}.T" if p >= 9 else f"({x}).T"), 9
     if op == "broadcast":  # broadcasting is implicit in formulas, as in the language
-        return parts[0]
+        return parts[0][:2]
     if op == "sum_to" and d["attrs"]["shape"] == ():
         return f"sum({parts[0][0]})", 9
-    return f"{op}({', '.join(t for t, _ in parts)})", 9
+    return f"{op}({', '.join(p[0] for p in parts)})", 9

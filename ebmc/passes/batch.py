@@ -28,32 +28,54 @@ def batch_sums(g: nx.DiGraph) -> nx.DiGraph:
             is_batched.update(batched_nodes(b.g))
         return is_batched[n]
 
+    def needs(n) -> list:
+        """The operands whose batch sums the batch sum of n is built from, in order."""
+        operands = b.args(n)
+        entry = b.ops[b.op(n)]
+        if not batched(n) or b.op(n) == "var":
+            return []
+        if entry.additive:
+            return list(operands)
+        hot = [i for i, a in enumerate(operands) if batched(a)]
+        if len(hot) == 1 and hot[0] in entry.linear_in:
+            return [operands[hot[0]]]
+        return []
+
     def total(n) -> int:
-        """The node of sum over the batch of n."""
-        if n in memo:
-            return memo[n]
+        """The node of sum over the batch of n, from the sums of the operands `needs(n)` names."""
         op = b.op(n)
         operands = b.args(n)
         entry = b.ops[op]
         if not batched(n):
-            out = b.add("mul", n, b.add("batch_size"))
-        elif op == "var":
-            out = b.add("batch_sum", n)
-        elif entry.additive:
-            parts = [total(a) for a in operands]
-            out = b.add(op, *parts, **b.attrs(n))
-        else:
-            hot = [i for i, a in enumerate(operands) if batched(a)]
-            if op == "tensordot" and len(hot) == 2:
-                out = b.add("batch_tensordot", *operands, **b.attrs(n))
-            elif len(hot) == 1 and hot[0] in entry.linear_in:
-                parts = list(operands)
-                parts[hot[0]] = total(operands[hot[0]])
-                out = b.add(op, *parts, **b.attrs(n))
-            else:
-                out = b.add("batch_sum", n)
-        memo[n] = out
-        return out
+            return b.add("mul", n, b.add("batch_size"))
+        if op == "var":
+            return b.add("batch_sum", n)
+        if entry.additive:
+            return b.add(op, *(memo[a] for a in operands), **b.attrs(n))
+        hot = [i for i, a in enumerate(operands) if batched(a)]
+        if op == "tensordot" and len(hot) == 2:
+            return b.add("batch_tensordot", *operands, **b.attrs(n))
+        if len(hot) == 1 and hot[0] in entry.linear_in:
+            parts = list(operands)
+            parts[hot[0]] = memo[operands[hot[0]]]
+            return b.add(op, *parts, **b.attrs(n))
+        return b.add("batch_sum", n)
 
-    b.g.graph["outputs"] = {name: total(mapping[n]) for name, n in g.graph["outputs"].items()}
+    def sum_of(root) -> int:
+        # depth first, operands in order, as a recursion would go, but with a stack of its own:
+        # a chain of a thousand layers is as easy as one
+        stack = [root]
+        while stack:
+            n = stack[-1]
+            if n in memo:
+                stack.pop()
+                continue
+            todo = [a for a in needs(n) if a not in memo]
+            if todo:
+                stack.extend(reversed(todo))
+                continue
+            memo[stack.pop()] = total(n)
+        return memo[root]
+
+    b.g.graph["outputs"] = {name: sum_of(mapping[n]) for name, n in g.graph["outputs"].items()}
     return prune(b.g)

@@ -2,8 +2,12 @@
 
 Each node becomes the expression its op-table entry writes; a node used once
 is inlined into its consumer, one used several times (or an output) is bound
-to a temporary, so the text reads like a person's numpy. Only generated names
-and checked identifiers ever appear in the code.
+to a temporary, so the text reads like a person's numpy. An expression that
+would nest more than MAX_NESTING nodes deep is bound too: however long a chain
+of layers, no statement nests deeper than that (Python's parser refuses 200
+nested parentheses, and `ast` and `compile` recurse over the nesting), and
+every walk here is a loop over the nodes in topological order. Only generated
+names and checked identifiers ever appear in the code.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from ...ir.graph import args as node_args
 from ...ir.graph import batched as batched_nodes
 from ...ir.graph import op_table
 from ...ir.ops import Arg
+
+MAX_NESTING = 12  # nodes inlined into one another; a deeper expression is bound to a temporary
 
 
 def check_identifier(name: str) -> str:
@@ -118,13 +124,16 @@ class Emitter:
         uses = {n: sum(node_args(sub, s).count(n) for s in sub.successors(n)) for n in sub}
         fresh = {n for n in sub if uses[n] == 1 and n not in out_nodes and self._makes_array(n)}
         code: dict[int, str] = {}
+        depth: dict[int, int] = {}  # how many nodes the code of each node nests, itself included
         for n in nx.topological_sort(sub):
             if self.inplace and self._overwrite(n, code, fresh):
                 continue
             expr = self._expr(n, code)
+            inlined = [depth[a] for a in node_args(self.g, n) if not self._is_temp(code[a])]
+            depth[n] = 0 if self._cheap(n) else 1 + max(inlined, default=0)
             if n in out_nodes:
                 code[n] = expr
-            elif uses[n] > 1 and not _is_atom(expr) and not self._cheap(n):
+            elif not self._cheap(n) and ((uses[n] > 1 and not _is_atom(expr)) or depth[n] >= MAX_NESTING):
                 code[n] = self._bind(expr)
             else:
                 code[n] = expr
