@@ -150,16 +150,25 @@ def depends_on(g: nx.DiGraph, n, sources: Iterable) -> bool:
     return any(s in anc for s in sources)
 
 
+def upstream(g: nx.DiGraph, roots: Iterable) -> set:
+    """The nodes that `roots` need, roots included (one walk, where nx.ancestors is one per root)."""
+    need = set()
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        if n not in need:
+            need.add(n)
+            stack.extend(args(g, n))
+    return need
+
+
 def copy_into(b: Builder, src: nx.DiGraph, roots: Iterable, replace: dict | None = None) -> dict:
     """Rebuild the part of `src` that `roots` need into builder b; returns src node -> new node.
 
     `replace` maps src nodes to nodes of b that stand in for them (substitution).
     """
     mapping = dict(replace or {})
-    need = set()
-    for r in roots:
-        need |= nx.ancestors(src, r) | {r}
-    for n in nx.topological_sort(src.subgraph(need)):
+    for n in nx.topological_sort(src.subgraph(upstream(src, roots))):
         if n in mapping:
             continue
         d = src.nodes[n]
