@@ -149,9 +149,10 @@ def _err(x: float | None) -> str:
 
 
 def _differ(x: np.ndarray, reference: np.ndarray) -> tuple[float, bool]:
-    """max |x - reference|, and whether it is out of tolerance somewhere."""
-    err = np.abs(x - reference)
-    return float(err.max(initial=0.0)), bool(np.any(err > ATOL + RTOL * np.abs(reference)))
+    """max |x - reference|, and whether it is out of tolerance somewhere (a NaN is)."""
+    with np.errstate(invalid="ignore"):
+        err = np.abs(x - reference)
+        return float(err.max(initial=0.0)), bool(np.any(~(err <= ATOL + RTOL * np.abs(reference))))
 
 
 def shrunk_dims(model, max_size: int = MAX_DIM) -> dict[str, int]:
@@ -282,11 +283,20 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
     worst = {w: {"autodiff/numeric": 0.0, "symbolic/numeric": 0.0, "autodiff/symbolic": 0.0} for w in wrt}
     bad = {w: set() for w in wrt}
     plans: dict = {}
+    with np.errstate(all="ignore"):
+        energies = [float(Plan(written, dims, None, ["energy"]).run(values)["energy"]) for values in at]
+    for i, e in enumerate(energies):
+        if not math.isfinite(e):
+            report.notes.append(
+                f"model {model.name}: the energy is {e} at random point {i + 1} (a function outside its "
+                "domain, as sqrt or log of a negative param?); gradients that are not numbers there disagree"
+            )
     for values in at:
-        numeric = _numeric(how, values, dims, plans)
-        ways = {"autodiff": _autodiff(analysis, params, groups, values, dims)}
-        if symbolic is not None:
-            ways["symbolic"] = symbolic(values)
+        with np.errstate(all="ignore"):  # an inf on the way is numpy's business; a NaN at the end disagrees
+            numeric = _numeric(how, values, dims, plans)
+            ways = {"autodiff": _autodiff(analysis, params, groups, values, dims)}
+            if symbolic is not None:
+                ways["symbolic"] = symbolic(values)
         for w in wrt:
             pairs = [("autodiff", "numeric"), ("symbolic", "numeric"), ("autodiff", "symbolic")]
             for x, y in pairs:

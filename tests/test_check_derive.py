@@ -238,6 +238,14 @@ def test_a_one_unit_group_takes_both_values_over_the_points(tmp_path, monkeypatc
         assert sorted(set(seen)) == [0.0, 1.0], (seed, seen)
 
 
+def test_an_energy_that_is_nan_at_a_point_disagrees_with_a_note(tmp_path):
+    """sqrt of a param drawn from N(0, 0.5) is NaN somewhere: a NaN is not agreement."""
+    text = PER_UNIT.replace("HTYPE", "bernoulli").replace("- h @ (d * h)", "- sum(sqrt(d))")
+    report = check(analyse_file(write(tmp_path, text)))
+    assert not report.ok
+    assert any("the energy is nan at random point" in n for n in report.notes)
+
+
 # ---------------------------------------------------------------- large models
 def _big(params: int, size: int) -> str:
     lines = ["model big {", f"    visible v[{size}] : bernoulli", "    hidden h[2] : bernoulli"]
