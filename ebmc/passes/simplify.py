@@ -1,4 +1,4 @@
-"""Simplification: constant folding, algebraic identities, CSE and dead-code removal.
+"""Simplification: constant folding, algebraic identities, like terms, CSE and dead-code removal.
 
 `Simplifier` is a graph builder that rewrites each node as it is added, so any
 pass that builds with it produces simplified graphs; `simplify(g)` rebuilds a
@@ -8,6 +8,12 @@ only what they need (dead code is never copied).
 
 Rewrites are registered per op with `@rewrite("op")`; each returns a node that
 replaces `op(*args)` or None to keep it.
+
+Like terms: a chain of +, - and products with a number is the sum
+sum_t c_t * t + c_0 over terms t (equal up to the order of the operands of +
+and *), so x - x = 0, (a + x) - x = a and 2 x - x = x; the sum is rebuilt
+where terms were alike or it writes fewer minus signs, with a zero of the
+result's shape where a cancelled term broadcast it.
 
 No rewrite turns an inf or NaN into a number: a constant that does not fold to
 a finite number stays an op, and the rules that drop an operand (0 * x = 0,
