@@ -258,7 +258,7 @@ def _entrywise(g: nx.DiGraph, x, hot: set, everything: bool = False) -> dict:
     elementwise ops only (or `everything`: x is a single unit). Nodes of `hot` only."""
     ops = op_table()
     out = {}
-    for n in nx.topological_sort(g.subgraph(hot)):
+    for n in _in_order(g, hot):
         operands = args(g, n)
         out[n] = (
             n == x or everything or (ops[g.nodes[n]["op"]].elementwise and all(out[a] for a in operands if a in hot))
@@ -343,14 +343,14 @@ def _integrated_fields(g: nx.DiGraph, var: Variable, low: float, high: float) ->
     x = leaves(g).get(var.name)
     if x is None:
         return g
-    out = g.graph["outputs"]["energy"]
+    energy = g.graph["outputs"]["energy"]
     hot = _hot(g, x)
-    if out not in hot or _degrees(g, x, hot)[out] <= 1:
+    if energy not in hot or _degrees(g, x, hot)[energy] <= 1:
         return g  # affine in X already (the RBM): no field to build
     shape = g.nodes[x]["shape"]
     b = Simplifier()
     mapping = copy_into(b, g, g.graph["outputs"].values())
-    y, xb = mapping[g.graph["outputs"]["energy"]], mapping[x]
+    y, xb = mapping[energy], mapping[x]
     slope = reverse_mode(b, y, [xb])[xb]
     hot = _hot(b.g, xb)
     if slope not in hot:
@@ -367,11 +367,11 @@ def _integrated_fields(g: nx.DiGraph, var: Variable, low: float, high: float) ->
         at = copy_into(out, b.g, [slope], replace={xb: out.const(mid + half * float(p), shape)})[slope]
         term = out.add("mul", out.const(float(w) / 2), at)
         mean = term if mean is None else out.add("add", mean, term)
-    base = copy_into(out, g, [g.graph["outputs"]["energy"]], replace={x: out.const(low, shape)})
+    base = copy_into(out, g, [energy], replace={x: out.const(low, shape)})[energy]
     xo = out.var(var.name, var.role, var.dims)
     shift = out.add("mul", mean, out.add("add", xo, out.const(-low)) if low else xo)
-    total = out.add("add", base[g.graph["outputs"]["energy"]], out.add("sum", shift) if shape else shift)
-    return _finish(out, g, {g.graph["outputs"]["energy"]: total})
+    total = out.add("add", base, out.add("sum", shift) if shape else shift)
+    return _finish(out, g, {energy: total})
 
 
 def _finish(b: Simplifier, g: nx.DiGraph, mapping: dict) -> nx.DiGraph:
