@@ -248,16 +248,7 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
             x.flat[0] = next(c for c in grp.unit.values if c != x.flat[0])
 
     sizes = {w: int(np.size(at[0][w])) for w in wrt}
-    shares = _shares(sizes, NUMERIC_BUDGET)
-    how = {}
-    for w in wrt:
-        grp = analysis.groups.get(w)
-        discrete = grp is not None and grp.on_support and grp.independent
-        take = np.arange(sizes[w]) if shares[w] == sizes[w] else np.sort(rng.choice(sizes[w], shares[w], replace=False))
-        sampled = shares[w] < sizes[w]
-        direction = rng.normal(size=np.shape(at[0][w])) if sampled and not discrete else None
-        graph = written if grp is None or not grp.on_support or discrete else energy
-        how[w] = _Numeric(graph, take, direction, tuple(sorted(grp.unit.values)) if discrete else None)
+    how = _numeric_plan(analysis, wrt, sizes, at[0], rng)
     _sampling_notes(report, model.name, how, sizes, max_size)
     for w in groups:
         if how[w].values is not None:
@@ -283,9 +274,10 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
     worst = {w: {"autodiff/numeric": 0.0, "symbolic/numeric": 0.0, "autodiff/symbolic": 0.0} for w in wrt}
     bad = {w: set() for w in wrt}
     plans: dict = {}
-    with np.errstate(all="ignore"):
-        energies = [float(Plan(written, dims, None, ["energy"]).run(values)["energy"]) for values in at]
-    for i, e in enumerate(energies):
+    plan = Plan(written, dims, None, ["energy"])
+    for i, values in enumerate(at):
+        with np.errstate(all="ignore"):
+            e = float(plan.run(values)["energy"])
         if not math.isfinite(e):
             report.notes.append(
                 f"model {model.name}: the energy is {e} at random point {i + 1} (a function outside its "
@@ -325,6 +317,25 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
                 tuple(k for k in e if k in bad[w]),
             )
         )
+
+
+def _numeric_plan(analysis, wrt, sizes, point, rng) -> dict:
+    """name -> how its gradient is taken numerically: the entries (all, or a random share of the
+    budget) and a random direction where not all; for a group made affine on its two values, the
+    difference between them on the written energy where the group is independent."""
+    written = analysis.graphs["energy"]
+    energy = analysis.graphs.get("energy_support", written)
+    shares = _shares(sizes, NUMERIC_BUDGET)
+    how = {}
+    for w in wrt:
+        grp = analysis.groups.get(w)
+        discrete = grp is not None and grp.on_support and grp.independent
+        sampled = shares[w] < sizes[w]
+        take = np.sort(rng.choice(sizes[w], shares[w], replace=False)) if sampled else np.arange(sizes[w])
+        direction = rng.normal(size=np.shape(point[w])) if sampled and not discrete else None
+        graph = written if grp is None or not grp.on_support or discrete else energy
+        how[w] = _Numeric(graph, take, direction, tuple(sorted(grp.unit.values)) if discrete else None)
+    return how
 
 
 def _sampling_notes(report: CheckReport, model: str, how: dict, sizes: dict, max_size: int) -> None:
