@@ -8,28 +8,50 @@ points, with every dim shrunk to at most 3:
     symbolic   sympy.diff of the energy built from the op table's sympy rules,
     numeric    central differences (E(x + eps) - E(x - eps)) / (2 eps) of the energy,
 
-and says where they disagree. `derive` prints the energy, the conditional of
+and says where they disagree. The derived graphs come from the energy as the
+analysis rewrote it onto the values of two-valued units (`passes/energy.py`),
+equal to the energy as written at every point checked (units take their
+values there): sympy differentiates the rewritten energy, central differences
+the written one. For a group rewritten that way the field is not a derivative
+of the written energy but a difference of it, so its numeric reference is
+
+    -dE/dx_j = -(E(x_j = b) - E(x_j = a)) / (b - a)        (a, b: the unit's values)
+
+of the written energy, where the group is independent (else the rewritten
+energy's central differences).
+
+Numeric differences cost two evaluations an entry, so at most NUMERIC_BUDGET
+entries of a model are taken by differences, shared among its vars (each gets
+at least one): a var with more entries than its share has that many chosen at
+random, and all of it is also compared along a random direction u (the central
+difference of E(x + t u) against gradient . u). A model with a value (a var or
+an intermediate) of more than CHECK_LIMIT entries even with dims shrunk (sizes
+written as numbers are not shrunk) is not checked: the report says so in a
+note, and that is not a disagreement. Every such choice is a note.
+
+`derive` prints the energy, the conditional of
 every unit group, the free energy and the gradients as formulas, in the
 language's own notation or in LaTeX.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 
 from .ir.evaluate import Plan, evaluate, resolve
-from .ir.graph import args, formula, formula_parts, leaves, shared_names, upstream
-from .passes.gradcheck import central_differences
+from .ir.graph import args, formula, formula_parts, in_order, leaves, shared_names
 from .passes.symbolic import SymbolicError, lambdify, symbolic_gradients
 
 MAX_DIM = 3  # every dim is shrunk to at most this, so that sympy stays fast
 PARAM_STD = 0.5  # params ~ N(0, PARAM_STD)
 SYMBOLIC_LIMIT = 400  # beyond this many scalar entries (dims written as numbers), sympy is skipped
 POINTS = 3  # random points each gradient is compared at
-NUMERIC_LIMIT = 2000  # a var with more entries is checked along a random direction, not entry by entry
+NUMERIC_BUDGET = 240  # entries taken by numeric differences, per model and point, shared among its vars
+CHECK_LIMIT = 1_000_000  # a model with a value of more entries (after shrinking) is not checked
 EPS = 1e-6
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -61,9 +83,11 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)
     seed: int = 0
     points: int = POINTS
+    skipped: dict[str, str] = field(default_factory=dict)  # model -> why it was not checked
 
     @property
     def ok(self) -> bool:
+        """No gradient disagrees (a model too large to check is in `skipped`, not a disagreement)."""
         return all(r.ok for r in self.rows)
 
     def table(self) -> str:
@@ -101,9 +125,17 @@ class CheckReport:
                 f"model {model}: checked at {at}, {self.points} random points (params ~ N(0, "
                 f"{PARAM_STD}), units drawn from their values, seed {self.seed})"
             )
+        lines += [f"model {model}: not checked: {why}" for model, why in self.skipped.items()]
         lines.extend(f"note: {n}" for n in self.notes)
-        if self.ok:
-            lines.append(f"all {len(self.rows)} gradients agree (tolerance {ATOL:g} + {RTOL:g} * |reference|)")
+        unchecked = f"; {len(self.skipped)} model{'s' if len(self.skipped) != 1 else ''} not checked" * bool(
+            self.skipped
+        )
+        if not self.rows and self.skipped:
+            lines.append(f"no gradients were checked{unchecked}")
+        elif self.ok:
+            lines.append(
+                f"all {len(self.rows)} gradients agree (tolerance {ATOL:g} + {RTOL:g} * |reference|){unchecked}"
+            )
         else:
             lines.append("gradients disagree:")
             lines += [f"  {r.model} {r.gradient}: {', '.join(r.disagree)}" for r in self.rows if not r.ok]
@@ -117,9 +149,10 @@ def _err(x: float | None) -> str:
 
 
 def _differ(x: np.ndarray, reference: np.ndarray) -> tuple[float, bool]:
-    """max |x - reference|, and whether it is out of tolerance somewhere."""
-    err = np.abs(x - reference)
-    return float(err.max(initial=0.0)), bool(np.any(err > ATOL + RTOL * np.abs(reference)))
+    """max |x - reference|, and whether it is out of tolerance somewhere (a NaN is)."""
+    with np.errstate(invalid="ignore"):
+        err = np.abs(x - reference)
+        return float(err.max(initial=0.0)), bool(np.any(~(err <= ATOL + RTOL * np.abs(reference))))
 
 
 def shrunk_dims(model, max_size: int = MAX_DIM) -> dict[str, int]:
@@ -153,33 +186,83 @@ def random_point(analysis, dims: dict, rng: np.random.Generator) -> dict[str, np
     return out
 
 
+def _largest_value(analysis, dims) -> tuple[str, int]:
+    """(what, entries) of the largest value the check would hold: a var or an intermediate."""
+    best = ("", 0)
+    for key, g in analysis.graphs.items():
+        for _, d in g.nodes(data=True):
+            try:
+                size = math.prod(resolve(d["shape"], dims))
+            except Exception:  # a dim the model does not have (a plugin's graph): not ours to size
+                continue
+            if size > best[1]:
+                what = f"'{d['name']}'" if d["op"] == "var" else f"a value of the {key.replace('_', ' ')} graph"
+                best = (what, size)
+    return best
+
+
+@dataclass(frozen=True)
+class _Numeric:
+    """How one var's gradient is taken numerically at each point."""
+
+    graph: nx.DiGraph  # the energy differentiated
+    entries: np.ndarray  # flat indices taken one by one
+    direction: np.ndarray | None  # all of the var along this direction too (None: every entry is taken)
+    values: tuple[float, float] | None = None  # a unit's two values: a difference between them, not a derivative
+
+
+def _shares(sizes: dict[str, int], budget: int) -> dict[str, int]:
+    """Entries per var: the budget shared out, smallest vars first, each at least one."""
+    out, left = {}, budget
+    order = sorted(sizes, key=lambda w: sizes[w])
+    for i, w in enumerate(order):
+        out[w] = min(sizes[w], max(1, left // (len(order) - i)))
+        left -= out[w]
+    return out
+
+
 def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: int = POINTS) -> None:
     """Add one row per trained param and per unit group of an analysed energy model to `report`:
     the largest differences over `points` random points."""
     model = analysis.model
     dims = shrunk_dims(model, max_size)
+    what, size = _largest_value(analysis, dims)
+    if size > CHECK_LIMIT:
+        report.skipped[model.name] = (
+            f"{what} has {size:,} entries even with every dim shrunk to {max_size} (sizes written as numbers "
+            f"are not shrunk), more than the {CHECK_LIMIT:,} the check evaluates; write large sizes as dims"
+        )
+        return
     report.dims[model.name] = dims
-    energy = analysis.graphs["energy"]
+    written = analysis.graphs["energy"]
+    energy = analysis.graphs.get("energy_support", written)
     found = leaves(energy)
     params = [p for p in analysis.trained_params if p in found]
     groups = [x for x in analysis.groups if x in found]
     wrt = params + groups
     rng = np.random.default_rng(report.seed)
     at = [random_point(analysis, dims, rng) for _ in range(points)]
+    for name, grp in analysis.groups.items():  # a one-unit group that is 0 at every point proves nothing either
+        if points > 1 and all(np.array_equal(p[name], at[0][name]) for p in at):
+            x = at[-1][name]
+            x.flat[0] = next(c for c in grp.unit.values if c != x.flat[0])
 
-    # a var too large for central differences entry by entry is checked along a random
-    # direction u: (E(x + eps u) - E(x - eps u)) / (2 eps) against gradient . u
-    sizes = {w: int(np.size(at[0][w])) for w in found}
-    directions = {w: rng.normal(size=np.shape(at[0][w])) for w in wrt if sizes[w] > NUMERIC_LIMIT}
-    report.notes += [
-        f"model {model.name}: {w} has {sizes[w]} entries even with dims shrunk to {max_size}; "
-        "it was checked along a random direction"
-        for w in directions
-    ]
+    sizes = {w: int(np.size(at[0][w])) for w in wrt}
+    how = _numeric_plan(analysis, wrt, sizes, at[0], rng)
+    _sampling_notes(report, model.name, how, sizes, max_size)
+    for w in groups:
+        if how[w].values is not None:
+            low, high = how[w].values
+            report.notes.append(
+                f"model {model.name}: the units of {w} take the values {low:g} and {high:g} only, where the "
+                f"energy was made affine in each of them; -dE/d{w} is checked against -(E({w}_j = {high:g}) - "
+                f"E({w}_j = {low:g})) / {high - low:g} of the energy as written"
+            )
     symbolic = None
-    if sum(sizes.values()) > SYMBOLIC_LIMIT:
+    total = sum(int(np.size(at[0][w])) for w in found)
+    if total > SYMBOLIC_LIMIT:
         report.notes.append(
-            f"model {model.name}: {sum(sizes.values())} scalar entries even with dims shrunk to "
+            f"model {model.name}: {total} scalar entries even with dims shrunk to "
             f"{max_size}; the symbolic gradients were skipped"
         )
     else:
@@ -190,18 +273,29 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
 
     worst = {w: {"autodiff/numeric": 0.0, "symbolic/numeric": 0.0, "autodiff/symbolic": 0.0} for w in wrt}
     bad = {w: set() for w in wrt}
+    plans: dict = {}
+    plan = Plan(written, dims, None, ["energy"])
+    for i, values in enumerate(at):
+        with np.errstate(all="ignore"):
+            e = float(plan.run(values)["energy"])
+        if not math.isfinite(e):
+            report.notes.append(
+                f"model {model.name}: the energy is {e} at random point {i + 1} (a function outside its "
+                "domain, as sqrt or log of a negative param?); gradients that are not numbers there disagree"
+            )
     for values in at:
-        numeric = _numeric(energy, wrt, directions, values, dims)
-        ways = {"autodiff": _autodiff(analysis, params, groups, values, dims)}
-        if symbolic is not None:
-            ways["symbolic"] = symbolic(values)
+        with np.errstate(all="ignore"):  # an inf on the way is numpy's business; a NaN at the end disagrees
+            numeric = _numeric(how, values, dims, plans)
+            ways = {"autodiff": _autodiff(analysis, params, groups, values, dims)}
+            if symbolic is not None:
+                ways["symbolic"] = symbolic(values)
         for w in wrt:
             pairs = [("autodiff", "numeric"), ("symbolic", "numeric"), ("autodiff", "symbolic")]
             for x, y in pairs:
                 if x not in ways or (y != "numeric" and y not in ways):
                     continue
                 if y == "numeric":
-                    got, ref = _along(ways[x][w], directions.get(w)), numeric[w]
+                    got, ref = _taken(ways[x][w], how[w]), numeric[w]
                 else:
                     got, ref = ways[x][w], ways[y][w]
                 err, out_of_tolerance = _differ(got, ref)
@@ -225,6 +319,41 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
         )
 
 
+def _numeric_plan(analysis, wrt, sizes, point, rng) -> dict:
+    """name -> how its gradient is taken numerically: the entries (all, or a random share of the
+    budget) and a random direction where not all; for a group made affine on its two values, the
+    difference between them on the written energy where the group is independent."""
+    written = analysis.graphs["energy"]
+    energy = analysis.graphs.get("energy_support", written)
+    shares = _shares(sizes, NUMERIC_BUDGET)
+    how = {}
+    for w in wrt:
+        grp = analysis.groups.get(w)
+        discrete = grp is not None and grp.on_support and grp.independent
+        sampled = shares[w] < sizes[w]
+        take = np.sort(rng.choice(sizes[w], shares[w], replace=False)) if sampled else np.arange(sizes[w])
+        direction = rng.normal(size=np.shape(point[w])) if sampled and not discrete else None
+        graph = written if grp is None or not grp.on_support or discrete else energy
+        how[w] = _Numeric(graph, take, direction, tuple(sorted(grp.unit.values)) if discrete else None)
+    return how
+
+
+def _sampling_notes(report: CheckReport, model: str, how: dict, sizes: dict, max_size: int) -> None:
+    """One note per (entries taken, size) of the vars not taken whole."""
+    partial: dict = {}
+    for w, h in how.items():
+        if len(h.entries) < sizes[w]:
+            partial.setdefault((len(h.entries), sizes[w], h.direction is not None), []).append(w)
+    for (k, size, along), names in partial.items():
+        listing = ", ".join(names)
+        whose = f"each of {listing}" if len(names) > 1 else listing
+        rest = "; all of it along a random direction" if along else ""
+        report.notes.append(
+            f"model {model}: {whose} has {size} entries even with dims shrunk to {max_size}: {k} of them, "
+            f"chosen at random, were checked by numeric differences{rest}"
+        )
+
+
 def _autodiff(analysis, params, groups, values, dims) -> dict[str, np.ndarray]:
     """dE/dtheta from the derived gradient graph, and dE/dX = -field from each conditional's graph."""
     out = {}
@@ -237,21 +366,45 @@ def _autodiff(analysis, params, groups, values, dims) -> dict[str, np.ndarray]:
     return out
 
 
-def _numeric(energy, wrt, directions, values, dims) -> dict[str, np.ndarray]:
-    """Central differences of the energy: entry by entry, or along directions[w] where given."""
-    small = [w for w in wrt if w not in directions]
-    out = central_differences(energy, "energy", small, values, dims, EPS) if small else {}
-    if directions:
-        plan = Plan(energy, dims, None, ["energy"])
-        for w, u in directions.items():
-            up = float(plan.run({**values, w: values[w] + EPS * u})["energy"])
-            down = float(plan.run({**values, w: values[w] - EPS * u})["energy"])
-            out[w] = np.asarray((up - down) / (2 * EPS))
+def _numeric(how: dict, values, dims, plans: dict) -> dict[str, np.ndarray]:
+    """name -> its derivatives at the entries taken (then, where there is one, along the direction):
+    central differences of its graph, or the difference between a unit's two values."""
+    out = {}
+    for w, h in how.items():
+        key = id(h.graph)
+        if key not in plans:
+            plans[key] = Plan(h.graph, dims, None, ["energy"])
+        plan = plans[key]
+
+        def energy_at(x, w=w, plan=plan):
+            return float(plan.run({**values, w: x})["energy"])
+
+        x = np.array(values[w], dtype=np.float64)
+        flat = x.reshape(-1)  # a view: writing an entry of flat writes x
+        taken = []
+        for i in h.entries:
+            saved = flat[i]
+            low, high = h.values if h.values is not None else (saved - EPS, saved + EPS)
+            flat[i] = high
+            up = energy_at(x)
+            flat[i] = low
+            down = energy_at(x)
+            flat[i] = saved
+            taken.append((up - down) / (high - low))
+        if h.direction is not None:
+            up, down = energy_at(x + EPS * h.direction), energy_at(x - EPS * h.direction)
+            taken.append((up - down) / (2 * EPS))
+        out[w] = np.asarray(taken)
     return out
 
 
-def _along(gradient: np.ndarray, u: np.ndarray | None):
-    return gradient if u is None else np.sum(gradient * u)
+def _taken(gradient: np.ndarray, h: _Numeric) -> np.ndarray:
+    """The gradient at the entries numeric differences took, and along their direction."""
+    flat = np.asarray(gradient, dtype=np.float64).reshape(-1)
+    parts = [flat[h.entries]]
+    if h.direction is not None:
+        parts.append([np.sum(flat * h.direction.reshape(-1))])
+    return np.concatenate(parts)
 
 
 def check(analyses, seed: int = 0, max_size: int = MAX_DIM, points: int = POINTS) -> CheckReport:
@@ -560,7 +713,7 @@ class LatexPrinter:
         self._memo_transposed.clear()
         # operands first: then every method finds its operands written, and printing never
         # recurses more than a few calls deep, however deep the graph
-        for m in upstream(self.g, [n]):
+        for m in in_order(self.g, [n]):
             self._own(m)
             self._transposed(m)
         return self._own(n)[0], [(name, self._own(m)[0]) for m, name in self.names.items()]

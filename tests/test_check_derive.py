@@ -184,6 +184,129 @@ def test_check_is_reproducible():
     assert first.rows == again.rows
 
 
+# ---------------------------------------------------------------- groups made affine on their values
+PER_UNIT = """
+model perunit {
+    dim n = 3
+    dim k = 2
+    visible v[n] : bernoulli
+    hidden h[k] : HTYPE
+    param W[n, k] ~ normal(0, 1)
+    param b[k]
+    param d[k]
+    energy = -(v @ W @ h) - sum(exp(h) * b) - sum(relu(d * h + 1)) - h @ (d * h)
+}
+"""
+
+
+@pytest.mark.parametrize("h_type", ["bernoulli", "spin"])
+def test_a_field_of_a_rewritten_group_is_checked_against_differences_of_the_written_energy(
+    tmp_path, h_type, monkeypatch
+):
+    path = write(tmp_path, PER_UNIT.replace("HTYPE", h_type))
+    report = check(analyse_file(path))
+    assert report.ok, report.table()
+    assert [r.gradient for r in report.rows] == ["dE/dW", "dE/db", "dE/dd", "-dE/dv", "-dE/dh"]
+    assert all(r.symbolic_numeric is not None for r in report.rows)
+    low, high = ("0", "1") if h_type == "bernoulli" else ("-1", "1")
+    assert any(f"-(E(h_j = {high}) - E(h_j = {low}))" in n for n in report.notes), report.notes
+    # interpolating between the wrong values is exact nowhere: the difference of the written energy says so
+    from ebmc.passes import energy
+
+    real = energy.on_support
+    monkeypatch.setattr(energy, "on_support", lambda e, var, values: real(e, var, (values[0], values[1] + 1)))
+    bad = check(analyse_file(path))
+    assert {r.gradient for r in bad.rows if not r.ok} >= {"-dE/dh"}
+    assert "autodiff/numeric" in next(r for r in bad.rows if r.gradient == "-dE/dh").disagree
+
+
+def test_a_one_unit_group_takes_both_values_over_the_points(tmp_path, monkeypatch):
+    """With one unit drawn at random, all points may hold 0 (seed 0 does): the gradients it
+    multiplies would vanish at every point and prove nothing."""
+    from ebmc import derive as module
+
+    text = "model one {\n visible v[4] : bernoulli\n hidden h : bernoulli\n param w[4]\n energy = -(w @ v) * h\n}\n"
+    (a,) = analyse_file(write(tmp_path, text))
+    seen = []
+    real = module._autodiff
+    monkeypatch.setattr(
+        module, "_autodiff", lambda a, p, g, values, d: seen.append(float(values["h"])) or real(a, p, g, values, d)
+    )
+    for seed in range(4):
+        seen.clear()
+        assert check([a], seed=seed).ok
+        assert sorted(set(seen)) == [0.0, 1.0], (seed, seen)
+
+
+def test_an_energy_that_is_nan_at_a_point_disagrees_with_a_note(tmp_path):
+    """sqrt of a param drawn from N(0, 0.5) is NaN somewhere: a NaN is not agreement."""
+    text = PER_UNIT.replace("HTYPE", "bernoulli").replace("- h @ (d * h)", "- sum(sqrt(d))")
+    report = check(analyse_file(write(tmp_path, text)))
+    assert not report.ok
+    assert any("the energy is nan at random point" in n for n in report.notes)
+
+
+# ---------------------------------------------------------------- large models
+def _big(params: int, size: int) -> str:
+    lines = ["model big {", f"    visible v[{size}] : bernoulli", "    hidden h[2] : bernoulli"]
+    lines += [f"    param p{i}[{size}]" for i in range(params)] + [f"    param W[{size}, 2]"]
+    lines.append("    energy = -(" + " + ".join(f"p{i} @ v" for i in range(params)) + ") * sum(h) - v @ W @ h")
+    return "\n".join(lines + ["}", ""])
+
+
+def test_large_params_are_sampled_within_a_budget(tmp_path, monkeypatch):
+    """20 params of 1999 entries (the 59 s model of issue 5): a sample of entries, and every entry
+    along a random direction; the number of energy evaluations is bounded by the budget."""
+    from ebmc import derive as module
+    from ebmc.ir.evaluate import Plan
+
+    runs = []
+    real_run = Plan.run
+    monkeypatch.setattr(Plan, "run", lambda self, values: runs.append(1) or real_run(self, values))
+    report = check(analyse_file(write(tmp_path, _big(20, 1999))))
+    assert report.ok, report.table()
+    wrt = 20 + 1 + 2  # p0..p19, W, v, h
+    assert len(runs) <= report.points * (2 * module.NUMERIC_BUDGET + 2 * wrt + 8)
+    notes = [n for n in report.notes if "chosen at random" in n]
+    assert notes and all("along a random direction" in n for n in notes)
+    sampled = " ".join(notes)
+    assert all(f"p{i}" in sampled for i in range(20)) and "W" in sampled
+
+
+def test_a_wrong_gradient_of_a_sampled_param_is_still_found(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry().ops, "tensordot", scaled_vjp("tensordot", 1.001))
+    report = check(analyse_file(write(tmp_path, _big(3, 1999))))
+    assert not report.ok
+    assert {r.gradient for r in report.rows if not r.ok} >= {"dE/dp0", "dE/dp1", "dE/dp2"}
+
+
+@pytest.mark.parametrize(
+    "body, what",
+    [
+        # a size written as a number is not shrunk: W has 2,000,000 entries
+        (
+            "visible v[1000000] : bernoulli\n hidden h[2] : bernoulli\n param W[1000000, 2]\n energy = -(v @ W @ h)",
+            "'W'",
+        ),
+        # small vars, but c * v is 1500 x 1500 in between
+        (
+            "visible v[1500] : bernoulli\n hidden h[1500] : bernoulli\n param c[1500, 1]\n energy = -sum(h * (c * v))",
+            "a value of the energy graph",
+        ),
+    ],
+)
+def test_a_model_too_large_to_check_is_a_note_not_a_memory_error(tmp_path, body, what, capsys):
+    other = "model fine {\n visible v[2] : bernoulli\n param c[2]\n energy = -(c @ v)\n}\n"
+    path = write(tmp_path, f"model huge {{\n {body}\n}}\n" + other)
+    report = check(analyse_file(path))
+    assert report.ok and list(report.skipped) == ["huge"] and "huge" not in report.dims
+    assert report.skipped["huge"].startswith(what) and "more than the 1,000,000" in report.skipped["huge"]
+    assert [r.model for r in report.rows] == ["fine", "fine"]
+    assert cli.main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "model huge: not checked: " in out and "1 model not checked" in out
+
+
 # ---------------------------------------------------------------- derive
 RBM_TEXT = """\
 model rbm

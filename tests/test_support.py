@@ -251,3 +251,12 @@ def test_an_energy_not_finite_at_a_value_of_the_units_is_an_error_at_the_group(t
     with pytest.raises(ebmc.EbmcError, match="the energy is not a finite number where a unit of 'h' is 0") as info:
         ebmc.compile(source(f"{BASE} {tail}", "bernoulli", "bernoulli"))
     assert info.value.line == 6
+
+
+def test_a_function_finite_at_a_value_through_an_infinite_step_is_not_an_error():
+    """exp(-1 / h) is 0 at h = 0, though -1 / h is not finite there."""
+    text = source(f"{BASE} - sum(exp(-1 / (h + 0)))", "bernoulli", "bernoulli")
+    m = ebmc.load(text).Tiny(seed=0)
+    p = random_params(m, np.random.default_rng(1))
+    v = np.array([[0.0, 1.0, 1.0]])
+    np.testing.assert_allclose(m.mean_h(v=v), _sigmoid(v @ p["W"] + p["b"] + np.exp(-1.0)), rtol=1e-12)

@@ -171,16 +171,25 @@ def depends_on(g: nx.DiGraph, n, sources: Iterable) -> bool:
     return any(s in anc for s in sources)
 
 
+def upstream(g: nx.DiGraph, roots: Iterable) -> set:
+    """The nodes that `roots` need, roots included (one walk, where nx.ancestors is one per root)."""
+    need = set()
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        if n not in need:
+            need.add(n)
+            stack.extend(args(g, n))
+    return need
+
+
 def copy_into(b: Builder, src: nx.DiGraph, roots: Iterable, replace: dict | None = None) -> dict:
     """Rebuild the part of `src` that `roots` need into builder b; returns src node -> new node.
 
     `replace` maps src nodes to nodes of b that stand in for them (substitution).
     """
     mapping = dict(replace or {})
-    need = set()
-    for r in roots:
-        need |= nx.ancestors(src, r) | {r}
-    for n in nx.topological_sort(src.subgraph(need)):
+    for n in nx.topological_sort(src.subgraph(upstream(src, roots))):
         if n in mapping:
             continue
         d = src.nodes[n]
@@ -225,12 +234,9 @@ _INFIX = {
 LEAF_OPS = ("var", "const", "numel")
 
 
-def upstream(g: nx.DiGraph, roots: Iterable) -> list:
+def in_order(g: nx.DiGraph, roots: Iterable) -> list:
     """The nodes that `roots` need, in topological order (operands before their consumers)."""
-    need = set()
-    for r in roots:
-        need |= nx.ancestors(g, r) | {r}
-    return list(nx.topological_sort(g.subgraph(need)))
+    return list(nx.topological_sort(g.subgraph(upstream(g, roots))))
 
 
 def formula(g: nx.DiGraph, n) -> str:
@@ -262,7 +268,7 @@ def _plan(g: nx.DiGraph, root) -> tuple[dict, dict]:
     node -> (name, text) for the named ones. One pass, no recursion: the formulas of graphs
     thousands of nodes deep are written as easily as small ones.
     """
-    order = upstream(g, [root])
+    order = in_order(g, [root])
     uses = dict.fromkeys(order, 0)
     for m in order:
         for a in args(g, m):

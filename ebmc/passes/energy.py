@@ -26,8 +26,8 @@ equal to it on every state, in two steps for each such group X:
     reaches u through elementwise ops only: exp(h), square(h), h ** 3,
     relu(W * h + c); anything, if X is a single unit) and that is not already
     affine in X becomes u(a) + (u(b) - u(a)) (X - a) / (b - a), with u(a) the
-    same graph at X = a; innermost first, until the energy is affine or the
-    rest is not a function of single units;
+    same graph at X = a (the outermost such values; for a single unit, the
+    innermost first, pass by pass, so that the rest reads as it was written);
  2. if the field then still depends on X, but entrywise (unit j's field on
     unit j alone: E is a sum over units, as in h @ (c * h)) and polynomially of
     degree d, then with g_j(b) - g_j(a) = (b - a) * mean over [a, b] of dE/dx_j,
@@ -58,7 +58,7 @@ from ..plugins import registry
 from .autodiff import reverse_mode
 from .simplify import Simplifier, prune, simplify
 
-MAX_PASSES = 100  # functions of functions of a unit made affine, innermost first (exp(exp(h)): two)
+MAX_PASSES = 100  # passes that make a one-unit group's functions affine, innermost first (exp(exp(h)): two)
 MAX_DEGREE = 9  # a field polynomial of higher degree in its own group is not integrated (the group stays coupled)
 
 
@@ -200,7 +200,7 @@ def _param_gradients(energy: nx.DiGraph, params: list[str]) -> nx.DiGraph:
     targets = [n for n in nodes.values() if n is not None]
     grads = reverse_mode(b, y, targets)
     b.g.graph["outputs"] = {p: grads[n] for p, n in nodes.items() if n is not None}
-    return simplify(b.g)
+    return prune(b.g)
 
 
 def _free_energy(energy: nx.DiGraph, fields: nx.DiGraph, names: list[str], groups: dict) -> nx.DiGraph:
@@ -214,7 +214,7 @@ def _free_energy(energy: nx.DiGraph, fields: nx.DiGraph, names: list[str], group
         f = copy_into(b, fields, [out])[out]
         total = b.add("sub", total, groups[nm].unit.log_partition(b, f))
     b.output("free_energy", total)
-    return simplify(b.g)
+    return prune(b.g)
 
 
 # ---------------------------------------------------------------- on the support
@@ -226,15 +226,31 @@ def on_support(energy: nx.DiGraph, var: Variable, values: tuple) -> nx.DiGraph:
     """
     low, high = (float(v) for v in sorted(values))
     out = energy
-    for _ in range(MAX_PASSES):  # each pass makes affine what the last one made the argument of s(...)
-        before, out = out, _affine_entries(out, var, low, high)
-        if out is before:
-            break
+    if _one_unit(var.dims):  # innermost first keeps the rest of the energy as it was written
+        for _ in range(MAX_PASSES):
+            before, out = out, _affine_entries(out, var, low, high, innermost=True)
+            if out is before:
+                break
+    out = _affine_entries(out, var, low, high, innermost=False)
     return _integrated_fields(out, var, low, high)
+
+
+def _one_unit(dims: tuple) -> bool:
+    """A group of one unit (its size written as numbers): every value is a function of that unit."""
+    return all(isinstance(d, int) for d in dims) and math.prod(dims) == 1
 
 
 def _hot(g: nx.DiGraph, x) -> set:
     return nx.descendants(g, x) | {x}
+
+
+def _in_order(g: nx.DiGraph, nodes) -> list:
+    """nodes, operands before the nodes that read them. A builder numbers a node after its operands,
+    so that is their order by number, wherever the graph says so; else a topological sort."""
+    order = sorted(nodes)
+    if all(a < n for n in order for a in args(g, n)):
+        return order
+    return list(nx.topological_sort(g.subgraph(nodes)))
 
 
 def _entrywise(g: nx.DiGraph, x, hot: set, everything: bool = False) -> dict:
@@ -242,7 +258,7 @@ def _entrywise(g: nx.DiGraph, x, hot: set, everything: bool = False) -> dict:
     elementwise ops only (or `everything`: x is a single unit). Nodes of `hot` only."""
     ops = op_table()
     out = {}
-    for n in nx.topological_sort(g.subgraph(hot)):
+    for n in _in_order(g, hot):
         operands = args(g, n)
         out[n] = (
             n == x or everything or (ops[g.nodes[n]["op"]].elementwise and all(out[a] for a in operands if a in hot))
@@ -256,7 +272,7 @@ def _degrees(g: nx.DiGraph, x, hot: set) -> dict:
     adds their degrees (x * y, x @ y)."""
     ops = op_table()
     out = {}
-    for n in nx.topological_sort(g.subgraph(hot)):
+    for n in _in_order(g, hot):
         if n == x:
             out[n] = 1
             continue
@@ -273,21 +289,24 @@ def _degrees(g: nx.DiGraph, x, hot: set) -> dict:
     return out
 
 
-def _affine_entries(g: nx.DiGraph, var: Variable, low: float, high: float) -> nx.DiGraph:
-    """Step 1, one pass: every value made of single units of X that is not affine in X, but applied
-    to what is (exp(h), not exp(exp(h)) yet), becomes u(a) + (u(b) - u(a)) (X - a) / (b - a)."""
+def _affine_entries(g: nx.DiGraph, var: Variable, low: float, high: float, innermost: bool) -> nx.DiGraph:
+    """Step 1: every value made of single units of X that is not affine in X becomes
+    u(a) + (u(b) - u(a)) (X - a) / (b - a): the outermost such values (exp(exp(h)) as a whole), or
+    with `innermost` those applied to an affine function of X (exp(h) in exp(exp(h)), one pass)."""
     x = leaves(g).get(var.name)
     if x is None:
         return g
     shape = g.nodes[x]["shape"]
-    one_unit = all(isinstance(d, int) for d in shape) and math.prod(shape) == 1
+    one_unit = _one_unit(shape)
     hot = _hot(g, x)
     entrywise = _entrywise(g, x, hot, everything=one_unit)
     degree = _degrees(g, x, hot)
-    # the innermost: an affine function of X is what each of them is applied to
-    rewrite = sorted(
-        n for n in hot if entrywise[n] and degree[n] > 1 and all(degree[a] <= 1 for a in args(g, n) if a in hot)
-    )
+    outputs = set(g.graph["outputs"].values())
+    if innermost:
+        rewrite = [n for n in hot if degree[n] > 1 and all(degree[a] <= 1 for a in args(g, n) if a in hot)]
+    else:
+        rewrite = [n for n in hot if n in outputs or any(not entrywise[c] for c in g.successors(n))]
+    rewrite = sorted(n for n in rewrite if entrywise[n] and degree[n] > 1)
     if not rewrite:
         return g
     b = Simplifier()
@@ -295,6 +314,8 @@ def _affine_entries(g: nx.DiGraph, var: Variable, low: float, high: float) -> nx
     at_high = copy_into(b, g, rewrite, replace={x: b.const(high, shape)})
     for n in rewrite:
         for value, at in ((low, at_low), (high, at_high)):
+            if not b.finite(at[n]) and innermost:  # exp(-1 / h) is finite at h = 0, -1 / h is not
+                return _affine_entries(g, var, low, high, innermost=False)
             if not b.finite(at[n]):
                 raise EbmcError(
                     f"the energy is not a finite number where a unit of '{var.name}' is {value:g}: every state "
@@ -322,10 +343,14 @@ def _integrated_fields(g: nx.DiGraph, var: Variable, low: float, high: float) ->
     x = leaves(g).get(var.name)
     if x is None:
         return g
+    energy = g.graph["outputs"]["energy"]
+    hot = _hot(g, x)
+    if energy not in hot or _degrees(g, x, hot)[energy] <= 1:
+        return g  # affine in X already (the RBM): no field to build
     shape = g.nodes[x]["shape"]
     b = Simplifier()
     mapping = copy_into(b, g, g.graph["outputs"].values())
-    y, xb = mapping[g.graph["outputs"]["energy"]], mapping[x]
+    y, xb = mapping[energy], mapping[x]
     slope = reverse_mode(b, y, [xb])[xb]
     hot = _hot(b.g, xb)
     if slope not in hot:
@@ -342,11 +367,11 @@ def _integrated_fields(g: nx.DiGraph, var: Variable, low: float, high: float) ->
         at = copy_into(out, b.g, [slope], replace={xb: out.const(mid + half * float(p), shape)})[slope]
         term = out.add("mul", out.const(float(w) / 2), at)
         mean = term if mean is None else out.add("add", mean, term)
-    base = copy_into(out, g, [g.graph["outputs"]["energy"]], replace={x: out.const(low, shape)})
+    base = copy_into(out, g, [energy], replace={x: out.const(low, shape)})[energy]
     xo = out.var(var.name, var.role, var.dims)
     shift = out.add("mul", mean, out.add("add", xo, out.const(-low)) if low else xo)
-    total = out.add("add", base[g.graph["outputs"]["energy"]], out.add("sum", shift) if shape else shift)
-    return _finish(out, g, {g.graph["outputs"]["energy"]: total})
+    total = out.add("add", base, out.add("sum", shift) if shape else shift)
+    return _finish(out, g, {energy: total})
 
 
 def _finish(b: Simplifier, g: nx.DiGraph, mapping: dict) -> nx.DiGraph:

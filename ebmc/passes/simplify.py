@@ -1,4 +1,4 @@
-"""Simplification: constant folding, algebraic identities, CSE and dead-code removal.
+"""Simplification: constant folding, algebraic identities, like terms, CSE and dead-code removal.
 
 `Simplifier` is a graph builder that rewrites each node as it is added, so any
 pass that builds with it produces simplified graphs; `simplify(g)` rebuilds a
@@ -8,6 +8,12 @@ only what they need (dead code is never copied).
 
 Rewrites are registered per op with `@rewrite("op")`; each returns a node that
 replaces `op(*args)` or None to keep it.
+
+Like terms: a chain of +, - and products with a number is the sum
+sum_t c_t * t + c_0 over terms t (equal up to the order of the operands of +
+and *), so x - x = 0, (a + x) - x = a and 2 x - x = x; the sum is rebuilt
+where terms were alike or it writes fewer minus signs, with a zero of the
+result's shape where a cancelled term broadcast it.
 
 No rewrite turns an inf or NaN into a number: a constant that does not fold to
 a finite number stays an op, and the rules that drop an operand (0 * x = 0,
@@ -24,10 +30,11 @@ import networkx as nx
 import numpy as np
 
 from ..ir.evaluate import constant_value
-from ..ir.graph import Builder, _freeze, copy_into
+from ..ir.graph import Builder, _freeze, copy_into, upstream
 from ..ir.ops import broadcast_shapes
 
 REWRITES: dict[str, list] = {}
+COMMUTATIVE = ("add", "mul")  # op(x, y) == op(y, x): like terms are equal up to their order
 
 
 def rewrite(*ops):
@@ -44,6 +51,8 @@ class Simplifier(Builder):
         super().__init__(graph)
         self._values: dict = {}  # node -> its value where it is a constant expression (constant_value)
         self._numbers: dict = {}  # node -> whether it is built from numbers alone
+        self._terms: dict = {}  # node -> its number as a term of a sum (`term`)
+        self._interned: dict = {}
 
     def add(self, op: str, *args: int, **attrs) -> int:
         for rule in REWRITES.get(op, ()):
@@ -69,6 +78,13 @@ class Simplifier(Builder):
         value = constant_value(self, n, self._values)
         return value is not None and bool(np.all(np.isfinite(value)))
 
+    def repeated_number(self, n) -> float | None:
+        """The number that constant expression n repeats over its shape (inf and NaN too), else None."""
+        if not self._from_numbers(n):
+            return None
+        value = constant_value(self, n, self._values)
+        return float(value) if value is not None and value.ndim == 0 else None
+
     def _from_numbers(self, n) -> bool:
         stack = [n]
         while stack:
@@ -86,9 +102,30 @@ class Simplifier(Builder):
             self._numbers[m] = op == "const" if not operands else all(self._numbers[a] for a in operands)
         return self._numbers[n]
 
-    def existing(self, op: str, operands: tuple, attrs: dict) -> int | None:
-        """The node op(*operands) if the graph holds it already, else None."""
-        return self._memo.get((op, tuple(operands), _freeze(attrs), (), None))
+    def term(self, n) -> int:
+        """A number for n that is the same for nodes equal up to the order of the operands of the
+        ops in COMMUTATIVE (v * h and h * v, sum(v * h) and sum(h * v)): like terms are those."""
+        memo = self._terms
+        stack = [n]
+        while stack:
+            m = stack[-1]
+            if m in memo:
+                stack.pop()
+                continue
+            operands = self.args(m)
+            pending = [a for a in operands if a not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            op = self.op(m)
+            if not operands:
+                key = ("leaf", m)
+            else:
+                ids = [memo[a] for a in operands]
+                key = (op, _freeze(self.attrs(m)), tuple(sorted(ids) if op in COMMUTATIVE else ids))
+            memo[m] = self._interned.setdefault(key, len(self._interned))
+        return memo[n]
 
     def is_zero_of(self, n, other) -> bool:
         """n is the number 0 and `other` a finite value, so that 0 * other = 0."""
@@ -109,9 +146,7 @@ def simplify(g: nx.DiGraph) -> nx.DiGraph:
 
 def prune(g: nx.DiGraph) -> nx.DiGraph:
     """Drop the nodes no output needs (dead code), keeping graph attributes."""
-    keep = set()
-    for n in g.graph["outputs"].values():
-        keep |= nx.ancestors(g, n) | {n}
+    keep = upstream(g, g.graph["outputs"].values())
     out = g.subgraph(keep).copy()
     out.graph.update(g.graph)
     return out
@@ -154,8 +189,9 @@ def _fold_scalar(b: Simplifier, op: str, values: list[float], attrs) -> float | 
     "step",
 )
 def fold_elementwise(b, op, args, attrs):
-    """An elementwise op of constants is a constant."""
-    values = [b.value(a) for a in args]
+    """An elementwise op of constants is a constant, also where an operand is a constant that did
+    not fold to a finite number: exp(-1 / 0) is 0."""
+    values = [b.value(a) if b.value(a) is not None else b.repeated_number(a) for a in args]
     if any(v is None for v in values):
         return None
     folded = _fold_scalar(b, op, values, attrs)
@@ -214,13 +250,6 @@ def add_zero(b, op, args, attrs):
     if b.op(x) == "neg":  # (-x) + y = y - x
         return b.add("sub", y, b.args(x)[0])
     return None
-
-
-@rewrite("add", "mul")
-def commute(b, op, args, attrs):
-    """y + x is x + y, and y * x is x * y: where the other order is built already, it is shared."""
-    x, y = args
-    return b.existing(op, (y, x), attrs) if x != y else None
 
 
 @rewrite("sub")
@@ -285,9 +314,9 @@ def _number_times(b, n) -> tuple[float, int] | None:
 
 @dataclass
 class _Sum:
-    """A chain of + and - as sum_t c_t * t + constant: terms keyed by node, in the order they come."""
+    """A chain of + and - as sum_t c_t * t + constant: terms in the order they come."""
 
-    coefficients: dict
+    coefficients: dict  # term number -> (its node, its coefficient)
     constant: float
     constant_shape: tuple
     count: int  # terms before collecting (numbers included)
@@ -302,7 +331,7 @@ class _Sum:
     @property
     def fewer_signs(self) -> bool:
         """Whether the collected sum is written with fewer minus signs than the chain was."""
-        signs = [c for c in self.coefficients.values() if c] + ([self.constant] if self.constant else [])
+        signs = [c for _, c in self.coefficients.values() if c] + ([self.constant] if self.constant else [])
         return sum(c < 0 for c in signs) < self.minus
 
 
@@ -327,8 +356,9 @@ def _collect(b, chains) -> _Sum | None:
             out.numbers += 1
         elif not b.finite(t):
             return None
-        else:
-            out.coefficients[t] = out.coefficients.get(t, 0.0) + c
+        else:  # keyed by the term's number, written as the first node of it that came
+            first, total = out.coefficients.get(b.term(t), (t, 0.0))
+            out.coefficients[b.term(t)] = (first, total + c)
     return out if math.isfinite(out.constant) else None
 
 
@@ -336,7 +366,7 @@ def _rebuild(b, total: _Sum, shape: tuple) -> int:
     """The node of the collected sum, of the given shape: a term that cancelled but broadcast the
     result leaves a zero of the result's shape behind."""
     rest = None
-    for t, c in total.coefficients.items():
+    for t, c in total.coefficients.values():
         if c == 0:
             continue
         term = t if abs(c) == 1 else b.add("mul", b.const(abs(c)), t)
