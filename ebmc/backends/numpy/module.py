@@ -17,9 +17,11 @@ the code's own, and the code's own names cannot take a model name.
 
 from __future__ import annotations
 
-import ast as pyast
+import builtins
+import contextlib
 import keyword
 import re
+import types
 
 import networkx as nx
 
@@ -78,13 +80,23 @@ class Names:
         return f"_N{self._keys[key]}_"
 
     def resolve(self, text: str) -> str:
-        """The class text with every placeholder replaced by its final name."""
+        """The class text with every placeholder replaced by its final name.
+
+        The names the class uses for itself are read off its compiled code: the locals and
+        arguments of every method and every global, builtin and attribute name they use (an
+        attribute cannot clash with a local, but counting it costs at most an underscore; the
+        names of the methods and class attributes themselves are not locals of any method).
+        Compiling also proves the text is valid Python; replacing a placeholder by a checked
+        identifier that is no keyword keeps it so.
+        """
         own = set()
-        for node in pyast.walk(pyast.parse(text)):
-            if isinstance(node, pyast.Name):
-                own.add(node.id)
-            elif isinstance(node, pyast.arg):
-                own.add(node.arg)
+        module = builtins.compile(text, "<ebmc class>", "exec")
+        (body,) = (c for c in module.co_consts if isinstance(c, types.CodeType))  # the class body
+        stack = [c for c in body.co_consts if isinstance(c, types.CodeType)]  # its methods
+        while stack:
+            code = stack.pop()
+            own.update(code.co_varnames, code.co_names, code.co_cellvars, code.co_freevars)
+            stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
         own = {n for n in own if not _PLACEHOLDER.fullmatch(n)}
         taken = own | set(keyword.kwlist) | set(keyword.softkwlist)
         finals = []
@@ -144,17 +156,13 @@ class Code:
         self(*("    " + row for row in rows))
         return self(tail)
 
+    @contextlib.contextmanager
     def indent(self):
-        code = self
-
-        class _Indent:
-            def __enter__(self):
-                code.depth += 1
-
-            def __exit__(self, *exc):
-                code.depth -= 1
-
-        return _Indent()
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
@@ -164,7 +172,8 @@ def doc_safe(text: str) -> str:
     """Text that can stand inside a triple-quoted docstring and mean the same: backslashes and double
     quotes escaped (a file named with three double quotes cannot end the docstring early), and
     characters that are not printable shown as '?'."""
-    text = "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in text)
+    if not text.replace("\n", "").isprintable():
+        text = "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in text)
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
