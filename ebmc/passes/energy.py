@@ -36,10 +36,16 @@ equal to it on every state, in two steps for each such group X:
         E(x) = E(X = a) + sum_j mean_j(dE/dx_j) (x_j - a).
 
 A group whose units really interact (h @ J @ h, sum(h) * sum(h),
-(v @ W @ h) ** 2) keeps a field that depends on it, and stays coupled. The
-energy method computes the energy as written; the fields, conditionals, free
-energies and param gradients come from the rewritten one, so that, e.g.,
-p(h_j = 1 | v) = sigmoid(E(h_j = 0) - E(h_j = 1)) exactly.
+(v @ W @ h) ** 2) keeps a field that depends on it, and stays coupled.
+
+Each derived quantity is made affine in just the groups it sums over, and
+takes the others as written, so that it agrees with the energy as written
+wherever those others are given, at fractional values (probabilities, means)
+too: the conditional of X from the energy affine in X (p(h_j = 1 | v) =
+sigmoid(E(h_j = 0) - E(h_j = 1)) exactly), F(v) from the energy affine in the
+hidden groups, F(h) in the visible ones, and the gradient that learning takes
+at the hidden means, E_{h|v}[dE/dtheta], from the energy affine in the hidden
+groups (`expected_grad`). `energy` and `grad` are the energy as written.
 """
 
 from __future__ import annotations
@@ -112,37 +118,53 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
             )
         groups[name] = Group(name, var.role, units[var.type], var.dims, var.shape, False)
 
-    energy = written
+    def affine_in(names) -> nx.DiGraph:
+        """The energy made affine on their values in each of the groups `names` (the others as written)."""
+        g = written
+        for n in names:
+            if len(groups[n].unit.values) == 2:
+                g = on_support(g, model.units[n], groups[n].unit.values)
+        return g
+
+    own = {name: affine_in([name]) for name in groups}  # what each group's conditional comes from
     for name, grp in groups.items():
-        if len(grp.unit.values) == 2:
-            before, energy = energy, on_support(energy, model.units[name], grp.unit.values)
-            grp.on_support = energy is not before
-    used = leaves(energy)
-    for name, var in model.units.items():
-        if name not in used:
+        grp.on_support = own[name] is not written
+        if name not in leaves(own[name]):
             why = (
-                f" (on the values its units take, {' and '.join(f'{x:g}' for x in groups[name].unit.values)}, "
+                f" (on the values its units take, {' and '.join(f'{x:g}' for x in grp.unit.values)}, "
                 "what it adds to the energy cancels)"
                 if name in leaves(written)
                 else ""
             )
-            raise _not_a_variable(f"the energy does not depend on '{name}'{why}", var)
-    fields = _fields(energy, model)
+            raise _not_a_variable(f"the energy does not depend on '{name}'{why}", model.units[name])
+    rewritten = any(grp.on_support for grp in groups.values())
+    written_fields = _fields(written, model)
+    fields = {n: _fields(own[n], model) if groups[n].on_support else written_fields for n in groups}
     for name, grp in groups.items():
-        grp.independent = not depends_on(fields, fields.graph["outputs"][name], _var_nodes(fields, [name]))
+        f = fields[name]
+        grp.independent = not depends_on(f, f.graph["outputs"][name], _var_nodes(f, [name]))
 
     a = EnergyAnalysis(model, groups)
     a.graphs["energy"] = written
-    a.graphs["energy_support"] = energy
-    a.graphs["grad"] = _param_gradients(energy, a.trained_params)
+    a.graphs["energy_support"] = affine_in(groups) if rewritten else written
+    a.graphs["grad"] = _param_gradients(written, a.trained_params)
+    hidden = [n for n, g in groups.items() if g.role == "hidden"]
+    # E_{h|v}[dE/dtheta] is dE/dtheta at h = E[h|v] for an energy affine in the hidden groups
+    a.graphs["expected_grad"] = _param_gradients(affine_in(hidden), a.trained_params) if rewritten else a.graphs["grad"]
     for name, grp in groups.items():
-        a.graphs[f"conditional_{name}"] = _conditional(fields, name, grp)
+        a.graphs[f"conditional_{name}"] = _conditional(fields[name], name, grp)
     for side in ("hidden", "visible"):
         names = [n for n, g in groups.items() if g.role == side]
-        if names and all(not depends_on(fields, fields.graph["outputs"][n], _var_nodes(fields, names)) for n in names):
+        if not names:
+            continue
+        energy = affine_in(names) if rewritten else written
+        side_fields = _fields(energy, model) if rewritten else written_fields
+        if all(
+            not depends_on(side_fields, side_fields.graph["outputs"][n], _var_nodes(side_fields, names)) for n in names
+        ):
             a.summable.add(side)
             key = "free_energy" if side == "hidden" else "free_energy_hidden"
-            a.graphs[key] = _free_energy(energy, fields, names, groups)
+            a.graphs[key] = _free_energy(energy, side_fields, names, groups)
             kept = [n for n, g in groups.items() if g.role != side]
             read = leaves(a.graphs[key])
             for n in kept:  # the free energy takes every kept group as an argument, so it must read each

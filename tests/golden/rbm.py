@@ -243,7 +243,7 @@ class _EnergyModel:
             return {name: value[0] for name, value in result.items()}
         return result[0]
 
-    def _call(self, method, **arrays):
+    def _call(self, method, /, **arrays):
         """method(*batches) on the checked keyword arrays, unbatched as they came."""
         batches, single = self._batches(arrays)
         return self._unbatch(method(*batches), single)
@@ -641,7 +641,7 @@ class Rbm(_EnergyModel):
         """
         return self._complete(mask, steps, v=v)
 
-    def _complete(self, mask, steps, **visible):
+    def _complete(self, mask, steps, /, **visible):
         """The clamped Gibbs chain of complete, after checking its arguments."""
         steps = self._count("steps", steps)
         known, keep, single = self._masked_batches(visible, mask, "the visible units", required=True)

@@ -193,7 +193,7 @@ class _EnergyModel:
             return {name: value[0] for name, value in result.items()}
         return result[0]
 
-    def _call(self, method, **arrays):
+    def _call(self, method, /, **arrays):
         """method(*batches) on the checked keyword arrays, unbatched as they came."""
         batches, single = self._batches(arrays)
         return self._unbatch(method(*batches), single)

@@ -506,7 +506,7 @@ class EnergyClass:
 
     def _free_energy(self) -> None:
         g = self.a.graphs["free_energy"]
-        args = self.inputs_of(g)
+        args = self.a.visible  # all of them, read or not: log_partition and fit pass every group
         hidden = ", ".join(self.a.hidden)
         text, where = self._formula(g, "free_energy")
         tail = "".join(f"\n{line}" for line in where)
@@ -595,7 +595,7 @@ class EnergyClass:
             c.docstring(doc)
             c(f"return self._complete(mask, steps, {self.kwargs(vis)})")
         c("")
-        c("def _complete(self, mask, steps, **visible):")
+        c("def _complete(self, mask, steps, /, **visible):")
         with c.indent():
             c.docstring("The clamped Gibbs chain of complete, after checking its arguments.")
             c('steps = self._count("steps", steps)')
@@ -672,7 +672,7 @@ class EnergyClass:
         c("")
         if "hidden" in sides and "free_energy_hidden" in self.a.graphs:
             g = self.a.graphs["free_energy_hidden"]
-            args = self.inputs_of(g)
+            args = self.a.hidden
             text, where = self._formula(g, "free_energy")
             tail = "".join(f"\n{line}" for line in where)
             self._graph_method(

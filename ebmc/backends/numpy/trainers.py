@@ -75,7 +75,7 @@ class ContrastiveDivergence:
             )
         defaults = {**self.options, **(cls.m.train.options if cls.m.train else {})}
         vis, hid = a.visible, a.hidden
-        stats = statistics_graph(a.graphs["grad"], hid, vis)
+        stats = statistics_graph(a.graphs["expected_grad"], hid, vis)
         self._fit(cls, defaults, vis, hid)
         self._chain(cls, vis, hid)
         self._update(cls, stats, vis, hid)
