@@ -260,3 +260,40 @@ def test_a_function_finite_at_a_value_through_an_infinite_step_is_not_an_error()
     p = random_params(m, np.random.default_rng(1))
     v = np.array([[0.0, 1.0, 1.0]])
     np.testing.assert_allclose(m.mean_h(v=v), _sigmoid(v @ p["W"] + p["b"] + np.exp(-1.0)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("types", [("bernoulli", "bernoulli"), ("spin", "spin")])
+@pytest.mark.parametrize("name", list(ENERGIES))
+def test_given_groups_at_fractional_values_are_taken_as_written(name, types):
+    """Probabilities (bernoulli) and means (spin) are valid values of a given group: the free energy,
+    the conditional of the other group and grad then follow the energy as written at those values,
+    with only the group summed over (or drawn) on its two values."""
+    text, formula = ENERGIES[name]
+    v_type, h_type = types
+    m = ebmc.load(source(f"{BASE} {text}", v_type, h_type)).Tiny(seed=0)
+    p = random_params(m, np.random.default_rng(7 + len(name)))
+    rng = np.random.default_rng(3)
+    low = VALUES[v_type][0]
+    v = rng.uniform(low, 1.0, (4, N))  # fractional visible values
+    H = states(VALUES[h_type], K)
+
+    def energy(v, h):
+        return base(p, v, h) + formula(p, v, h)
+
+    E = np.array([[energy(row[None], h[None])[0] for h in H] for row in v])
+    F, _, mean_h, _ = brute_force(E, v, H)
+    np.testing.assert_allclose(m.free_energy(v=v), F, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(_call(m.mean_h, {"v": v}, len(v)), mean_h, rtol=1e-10, atol=1e-10)
+    h = rng.uniform(VALUES[h_type][0], 1.0, (4, K))
+    grads = m.grad(v=v, h=h)
+    for key, value in grads.items():  # central differences of the energy as written
+        fd = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            old = p[key][index]
+            ends = []
+            for step in (1e-6, -1e-6):
+                p[key][index] = old + step
+                ends.append(energy(v, h).mean())
+            p[key][index] = old
+            fd[index] = (ends[0] - ends[1]) / 2e-6
+        np.testing.assert_allclose(value, fd, rtol=1e-5, atol=1e-6, err_msg=key)
