@@ -9,6 +9,8 @@ A call of a generated method has three outcomes that a test accepts or refuses:
 
 from __future__ import annotations
 
+import gc
+import sys
 import warnings
 from dataclasses import dataclass
 from numbers import Number
@@ -96,14 +98,41 @@ class Outcome:
         return isinstance(self.error, (ValueError, TypeError)) and not isinstance(self.error, Warning)
 
 
+class IgnoredInDestructor(Exception):
+    """An exception that Python could only print, raised while the call ran: a ResourceWarning of a
+    file left open, say, which a destructor raised when the warning filter made it an error."""
+
+
 def strict_call(fn, /, *args, **kwargs) -> Outcome:
     """fn(*args, **kwargs) with every warning turned into an exception."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return Outcome(value=fn(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - every kind is sorted out by the caller
-            return Outcome(error=exc)
+    return _strict(fn, args, kwargs, collect=False)
+
+
+def strict_file_call(fn, /, *args, **kwargs) -> Outcome:
+    """strict_call, then a garbage collection: a file the call left open is a failure too."""
+    return _strict(fn, args, kwargs, collect=True)
+
+
+def _strict(fn, args, kwargs, collect: bool) -> Outcome:
+    ignored = []
+    hook, sys.unraisablehook = sys.unraisablehook, ignored.append
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                out = Outcome(value=fn(*args, **kwargs))
+            except Exception as exc:  # noqa: BLE001 - every kind is sorted out by the caller
+                out = Outcome(error=exc)
+            if collect:
+                if out.error is not None:
+                    out.error.__context__ = None  # the error it replaced holds the frames, and their files
+                gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    if ignored:
+        first = ignored[0]
+        return Outcome(error=IgnoredInDestructor(f"{type(first.exc_value).__name__}: {first.exc_value}"))
+    return out
 
 
 def non_finite(value, where: str = "result") -> str | None:

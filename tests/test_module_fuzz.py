@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-from models import LAYERED, MIXED, RBM, SCALAR, SPIN, SQUARE, TWO, non_finite, strict_call
+from models import LAYERED, MIXED, RBM, SCALAR, SPIN, SQUARE, TWO, non_finite, strict_call, strict_file_call
 
 import ebmc
 import ebmc.api
@@ -652,7 +652,7 @@ class ModelDriver:
     def call(self, label: str, fn, /, *args, **kwargs):
         """fn(...) strictly: the value, or None when it raised (a failure unless ALLOWED)."""
         self.owner.counts["calls"] += 1
-        out = strict_call(fn, *args, **kwargs)
+        out = (strict_file_call if label in ("save", "load") else strict_call)(fn, *args, **kwargs)
         if out.returned:
             found = non_finite(out.value)
             if found:
