@@ -136,8 +136,8 @@ def _strict(fn, args, kwargs, collect: bool) -> Outcome:
 
 
 def non_finite(value, where: str = "result") -> str | None:
-    """Where a number in value (arrays, numbers, dicts, lists and tuples of them) is NaN or
-    infinite, or None when every number is finite."""
+    """Where a number in value (arrays, numbers, dicts, lists and tuples of them) is NaN,
+    infinite or complex, or None when every number is a finite real one."""
     if isinstance(value, dict):
         for key, item in value.items():
             found = non_finite(item, f"{where}[{key!r}]")
@@ -152,7 +152,9 @@ def non_finite(value, where: str = "result") -> str | None:
         return None
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc" or isinstance(value, (Number, np.generic)):
         array = np.asarray(value)
-        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        if array.dtype.kind == "c":
+            return f"{where} is complex: {array.ravel()[:3]!r}"
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
             index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
             return f"{where} holds {array[index]!r} at {index}" if index else f"{where} is {array!r}"
     return None

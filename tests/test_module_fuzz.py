@@ -656,7 +656,7 @@ class ModelDriver:
         if out.returned:
             found = non_finite(out.value)
             if found:
-                self.owner.fail(f"{label}: a result that is not finite", found)
+                self.owner.fail(f"{label}: a result that is not a finite real number", found)
                 return None
             return out.value
         method = label.split(" ")[0]

@@ -399,7 +399,7 @@ def check_call(model, verdict: str, method: str, /, *args, allowed: str = "\0", 
     out = (strict_file_call if method in ("save", "load") else strict_call)(getattr(model, method), *args, **kwargs)
     if out.returned:
         found = non_finite(out.value)
-        assert found is None, f"{method} returned a number that is not finite: {found}"
+        assert found is None, f"{method} returned a number that is not a finite real one: {found}"
         assert verdict != INVALID, f"{method} took arguments the docs refuse: {args} {kwargs}"
         return out.value
     described = f"{method} raised {type(out.error).__name__}: {out.error}"
