@@ -46,7 +46,7 @@ import ebmc.api
 import ebmc.derive
 from ebmc.frontend.parser import KEYWORDS, PUNCTUATION
 
-CASES = int(os.environ.get("EBMC_FUZZ_CASES", "300"))
+CASES = int(os.environ.get("EBMC_FUZZ_CASES", "250"))
 SEED = int(os.environ.get("EBMC_FUZZ_SEED", "5"))
 STATS = os.environ.get("EBMC_FUZZ_STATS")
 CHECK_EVERY = 4  # `check` (sympy) on one analysed source in CHECK_EVERY
@@ -521,6 +521,8 @@ def kind_of(label: str, exc: BaseException) -> str:
     """'fit: NameError: name … is not defined': numbers and quoted names taken out, so that one
     bug in many models is one kind."""
     message = str(exc).split("\n")[0]
+    message = re.sub(r"\b[A-Za-z_]\w*\.(?=\w+\(\))", "", message)  # the class of a method: every model has one
+    message = re.sub(r"\barguments?\b", "argument(s)", message)
     message = re.sub(r"'[^']*'|\"[^\"]*\"", "…", message)
     message = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", message)
     return f"{label}: {type(exc).__name__}: {message[:90]}"
@@ -673,10 +675,12 @@ class ModelDriver:
 
     # ------------------------------------------------------------ values
     def units(self, name: str, rows: int | None) -> np.ndarray:
-        """Valid values of a group: 0/1 (or probabilities) for bernoulli, -1/+1 for spin."""
+        """Valid values of a group: 0/1 (or probabilities) for bernoulli, -1/+1 (or means) for spin."""
         shape = self.shapes[name] if rows is None else (rows, *self.shapes[name])
         if self.types[name] == "spin":
-            return self.rng.choice([-1.0, 1.0], size=shape)
+            return (
+                self.rng.uniform(-1, 1, shape) if self.rng.random() < 0.1 else self.rng.choice([-1.0, 1.0], size=shape)
+            )
         if self.rng.random() < 0.2:
             return self.rng.random(shape)
         return self.rng.choice([0.0, 1.0], size=shape)
