@@ -539,6 +539,7 @@ def test_complete(model, data):
     extra = {"steps": data.draw(st.integers(1, 5))} if data.draw(st.booleans()) else {}
     extra = {"steps": data.draw(counts(5))} if spoil == "steps" else extra
     verdict, rows = judge_masked(cls, visible, mask)
+    verdict = worst(verdict, INVALID if mask is None else VALID)  # complete needs a mask: None is refused
     verdict = worst(verdict, *(judge_count(v) for v in extra.values()))
     out = check_call(m, verdict, "complete", mask, **extra, **visible)
     if out is not None and verdict == VALID:

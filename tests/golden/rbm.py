@@ -71,6 +71,16 @@ def _check_option(name, value, rule):
     return int(number) if whole else number
 
 
+def _check_memory(name, size, what):
+    """ValueError naming the argument when `size` bytes of arrays are more than the machine's memory."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): 2**48 bytes is beyond any machine
+        memory = 2**48
+    if size > memory:
+        raise ValueError(f"{name}: {what} take {size:.3g} bytes, more than this machine's memory ({memory:.3g})")
+
+
 class _EnergyModel:
     """The parts every energy model shares: construction, checks, batching, save and load."""
 
@@ -95,6 +105,10 @@ class _EnergyModel:
             raise TypeError(f"seed must be None, a whole number or a numpy Generator, got {type(seed).__name__}")
         if isinstance(seed, (int, np.integer)) and seed < 0:
             raise ValueError(f"seed must be at least 0, got {seed}")
+        entries = sum(
+            int(np.prod([sizes[d] if isinstance(d, str) else d for d in s])) for s in self.param_dims.values()
+        )
+        _check_memory("dims", entries * kind.itemsize, "params")
         self.dims = sizes
         self.dtype = kind
         self.rng = np.random.default_rng(seed)
@@ -350,6 +364,13 @@ class _EnergyModel:
         """A whole number >= 1 (a count of samples or sweeps)."""
         return _check_option(name, value, (True, 1, True, None))
 
+    def _samples(self, name, value):
+        """A count of samples >= 1 whose states fit in memory (one row of every group each)."""
+        count = self._count(name, value)
+        units = sum(int(np.prod(self._shape(dims))) for _, dims, _ in self.variables.values())
+        _check_memory(name, count * units * self.dtype.itemsize, f"{count} samples of every group")
+        return count
+
     @staticmethod
     def _flag(name, value):
         if not isinstance(value, (bool, np.bool_)):
@@ -420,14 +441,15 @@ class _EnergyModel:
         """
         target = self._npz_name(path, "path")
         resize = self._flag("resize", resize)
-        with open(target, "rb") as f:
-            if f.read(4) != b"PK\x03\x04":
+        with open(target, "rb") as file:
+            if file.read(4) != b"PK\x03\x04":
                 raise ValueError(f"{target}: not a file written by save (an .npz archive of dims and params)")
-        try:
-            with np.load(target, allow_pickle=False) as f:
-                contents = {key: f[key] for key in f.files}
-        except Exception as exc:  # a damaged archive: zipfile, numpy and OS errors of every kind
-            raise ValueError(f"{target}: not a readable .npz file written by save ({exc})") from None
+            file.seek(0)
+            try:  # numpy reads the open file, so that a damaged archive cannot leave it open
+                with np.load(file, allow_pickle=False) as f:
+                    contents = {key: f[key] for key in f.files}
+            except Exception as exc:  # a damaged archive: zipfile, numpy and OS errors of every kind
+                raise ValueError(f"{target}: not a readable .npz file written by save ({exc})") from None
         expected = {f"param.{k}" for k in self.param_dims} | {f"dim.{k}" for k in self.dim_defaults}
         if set(contents) != expected:
             missing, unknown = sorted(expected - set(contents)), sorted(set(contents) - expected)
@@ -609,7 +631,7 @@ class Rbm(_EnergyModel):
         from uniformly random units; each sweep draws h, v in turn,
         each given the others. n and steps are whole numbers >= 1. Returns an array with n rows.
         """
-        n = self._count("n", n)
+        n = self._samples("n", n)
         steps = 1000 if steps is None else self._count("steps", steps)
         v = self._random_v(n)
         for _ in range(steps):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ...errors import EbmcError
 from ...ir.runtime import HELPERS
 from ...options import _check_option
-from .base import _EnergyModel
+from .base import _check_memory, _EnergyModel
 from .emit import NumpyContext
 from .module import EnergyClass, camel, doc_safe
 
@@ -36,7 +36,7 @@ class NumpyBackend:
         classes = [EnergyClass(a, ctx, source_name).write() for a in analyses]
         names = ", ".join(f"{a.model.name!r}: {camel(a.model.name)}" for a in analyses)
         helpers = [HELPERS[h].strip("\n") for h in sorted(ctx.helpers_used)]
-        shared = [inspect.getsource(_check_option).strip("\n"), inspect.getsource(_EnergyModel).strip("\n")]
+        shared = [inspect.getsource(f).strip("\n") for f in (_check_option, _check_memory, _EnergyModel)]
         listing = ", ".join(a.model.name for a in analyses)
         head = [
             '"""'

@@ -547,7 +547,7 @@ class EnergyClass:
                 + ("an array" if len(vis) == 1 else "a dict name -> array")
                 + " with n rows."
             )
-            c('n = self._count("n", n)')
+            c('n = self._samples("n", n)')
             c('steps = 1000 if steps is None else self._count("steps", steps)')
             for name in vis:
                 c(f"{self.local(name)} = self._random_{name}(n)")

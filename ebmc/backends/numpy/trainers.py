@@ -133,7 +133,7 @@ class ContrastiveDivergence:
             c("watch = self.rng.choice(n, size=min(n, 256), replace=False)")
             if self.persistent:
                 for v in vis:
-                    c(f"self._chains_{v} = self._random_{v}(batch)")
+                    c(f"self._chains_{v} = self._random_{v}(min(batch, n))")
             c("history = []")
             c('with np.errstate(over="ignore", invalid="ignore"):  # a divergence is found below, and undone')
             with c.indent():
