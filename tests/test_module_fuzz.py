@@ -46,7 +46,7 @@ import ebmc.api
 import ebmc.derive
 from ebmc.frontend.parser import KEYWORDS, PUNCTUATION
 
-CASES = int(os.environ.get("EBMC_FUZZ_CASES", "250"))
+CASES = int(os.environ.get("EBMC_FUZZ_CASES", "200"))
 SEED = int(os.environ.get("EBMC_FUZZ_SEED", "5"))
 STATS = os.environ.get("EBMC_FUZZ_STATS")
 CHECK_EVERY = 4  # `check` (sympy) on one analysed source in CHECK_EVERY
