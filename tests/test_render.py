@@ -286,3 +286,13 @@ def test_render_error_in_model_is_file_line_col_with_caret(tmp_path):
     assert line.index("W2") == caret.index("^")
     assert "Traceback" not in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ebm"]
+
+
+def test_graphviz_pure_is_not_given_a_graph_it_would_take_minutes_over(monkeypatch):
+    monkeypatch.setattr(gv, "renderer", lambda: ["/somewhere/bin/graphviz-pure"])
+    ran = []
+    monkeypatch.setattr(gv.subprocess, "run", lambda *a, **k: ran.append(a))
+    with pytest.raises(RenderError, match=r"the graph has 301 nodes, .*graphviz-pure.*--format dot"):
+        render("digraph { a }", "svg", nodes=gv.PURE_LIMIT + 1)
+    assert ran == []
+    assert render("digraph { a }", "dot", nodes=10**6).startswith(b"digraph")  # DOT text needs no layout

@@ -185,8 +185,14 @@ def renderer() -> list[str] | None:
     return None
 
 
-def render(source: str, fmt: str) -> bytes:
-    """The bytes of the drawing of DOT `source` in format `fmt` (svg, png or dot)."""
+# graphviz-pure's layout time grows steeply with the graph: about 2 s at 250 nodes, 80 s at 500
+PURE_LIMIT = 300
+
+
+def render(source: str, fmt: str, nodes: int = 0) -> bytes:
+    """The bytes of the drawing of DOT `source` (a graph of `nodes` nodes) in format `fmt` (svg, png or dot).
+
+    graphviz-pure is refused a graph of more than PURE_LIMIT nodes: it would take minutes."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt == "dot":
@@ -196,6 +202,11 @@ def render(source: str, fmt: str) -> bytes:
         raise RenderError(
             "no Graphviz found to lay out the graph: install Graphviz (the `dot` command) or "
             "`pip install graphviz-pure==0.2.2`, or write the DOT text with --format dot"
+        )
+    if os.path.basename(command[0]).startswith("graphviz-pure") and nodes > PURE_LIMIT:
+        raise RenderError(
+            f"the graph has {nodes} nodes, more than graphviz-pure lays out in reasonable time "
+            f"({PURE_LIMIT}); install Graphviz (the `dot` command), or write the DOT text with --format dot"
         )
     try:
         done = subprocess.run([*command, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True)
@@ -214,4 +225,4 @@ def draw(analyses, which: str = "energy", fmt: str = "svg") -> bytes:
         g, labels = select(a, which)
         parts.append((f"model {a.model.name}: {which}", g, labels))
     title = parts[0][0] if len(parts) == 1 else None
-    return render(to_dot(parts, title).source, fmt)
+    return render(to_dot(parts, title).source, fmt, sum(g.number_of_nodes() for _, g, _ in parts))
