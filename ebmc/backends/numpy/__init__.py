@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast as pyast
 import builtins
+import functools
 import inspect
 import keyword
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ class NumpyBackend:
         classes = [EnergyClass(a, ctx, source_name).write() for a in analyses]
         names = ", ".join(f"{a.model.name!r}: {camel(a.model.name)}" for a in analyses)
         helpers = [HELPERS[h].strip("\n") for h in sorted(ctx.helpers_used)]
-        shared = [inspect.getsource(f).strip("\n") for f in (_check_option, _check_memory, _EnergyModel)]
+        shared = shared_source()
         listing = ", ".join(a.model.name for a in analyses)
         head = [
             '"""'
@@ -60,6 +61,12 @@ class NumpyBackend:
         # written (EnergyClass.write), the rest is checked here
         pyast.parse("\n".join(head + tail))
         return "\n".join(head + [c + "\n\n" for c in classes] + tail)
+
+
+@functools.cache
+def shared_source() -> list[str]:
+    """The source of what every module holds whatever its models: the setting and memory checks and the base class."""
+    return [inspect.getsource(f).strip("\n") for f in (_check_option, _check_memory, _EnergyModel)]
 
 
 def check_class_names(models) -> None:
