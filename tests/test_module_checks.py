@@ -12,23 +12,10 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES
+from models import RBM, SPIN, TWO
 
 import ebmc
 
-RBM = (EXAMPLES / "rbm.ebm").read_text()
-SPIN = RBM.replace(": bernoulli", ": spin").replace("model rbm", "model spin_rbm")
-TWO = """model two {
-    dim n = 3
-    visible v1[n] : bernoulli
-    visible v2[2] : bernoulli
-    hidden h[4] : bernoulli
-    param W1[n, 4] ~ normal(0, 0.1)
-    param W2[2, 4] ~ normal(0, 0.1)
-    param b[4] = 0
-    energy = -(v1 @ W1 @ h) - v2 @ W2 @ h - b @ h
-}
-"""
 
 
 @pytest.fixture(scope="module")
