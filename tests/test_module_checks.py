@@ -17,7 +17,6 @@ from models import RBM, SPIN, TWO
 import ebmc
 
 
-
 @pytest.fixture(scope="module")
 def rbm_class():
     return ebmc.load(RBM, n_visible=6, n_hidden=4).Rbm
