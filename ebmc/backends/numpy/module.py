@@ -342,6 +342,18 @@ class EnergyClass:
         inner = ", ".join(rename.get(a, self.local(a)) for a in args) if args else count
         return f"self._{kind}_{name}({inner})"
 
+    def return_dict(self, result: dict) -> None:
+        """`return {'W': ..., ...}`, one line per output, of what _emit returned."""
+        c = self.code
+        if not result:
+            c("return {}")
+            return
+        c("return {")
+        with c.indent():
+            for name, code in result.items():
+                c(f"{name!r}: {code},")
+        c("}")
+
     def sampler(self, name: str) -> str:
         """The runtime helper that draws units of group `name` from their means."""
         return self.ctx.helper(f"sample_{self.a.groups[name].unit.sample}")
@@ -456,13 +468,7 @@ class EnergyClass:
         with c.indent():
             c.docstring("sum over the batch of dE/dtheta for every trained param.")
             self._unpack_params(g)
-            result = self._emit(g, batch_size=f"{self.local(args[0])}.shape[0]")
-            c("return {" + ("" if result else "}"))
-            if result:
-                with c.indent():
-                    for name in g.graph["outputs"]:
-                        c(f"{name!r}: {result[name]},")
-                c("}")
+            self.return_dict(self._emit(g, batch_size=f"{self.local(args[0])}.shape[0]"))
         c("")
 
     def _conditional(self, name: str) -> None:

@@ -223,12 +223,7 @@ class ContrastiveDivergence:
                 inplace=True,
                 batch_size=f"{cls.local(vis[0])}.shape[0]",
             )
-            c("return {" + ("" if result else "}"))
-            if result:
-                with c.indent():
-                    for p in stats.graph["outputs"]:
-                        c(f"{p!r}: {result[p]},")
-                c("}")
+            cls.return_dict(result)
         c("")
         c("def _update(self, deltas, step, momentum, weight_decay, velocity, lr):")
         with c.indent():
