@@ -361,7 +361,7 @@ def _autodiff(analysis, params, groups, values, dims) -> dict[str, np.ndarray]:
         grads = evaluate(analysis.graphs["grad"], values, dims)
         out.update({p: np.broadcast_to(grads[p], np.shape(values[p])) for p in params})
     for x in groups:
-        field = evaluate(analysis.graphs[f"conditional_{x}"], values, dims, outputs=["field"])["field"]
+        field = evaluate(analysis.graphs[f"field_{x}"], values, dims, outputs=["field"])["field"]
         out[x] = -np.broadcast_to(field, np.shape(values[x]))
     return out
 
@@ -448,7 +448,7 @@ def derivation(analysis) -> Derivation:
     energy = analysis.graphs["energy"]
     conditionals = []
     for name, grp in analysis.groups.items():
-        g = analysis.graphs[f"conditional_{name}"]
+        g = analysis.graphs[f"conditional_{name}" if grp.independent else f"field_{name}"]
         out = g.graph["outputs"]
         given = tuple(u for u in units if u != name) + tuple(conditions)
         conditionals.append(
@@ -458,7 +458,7 @@ def derivation(analysis) -> Derivation:
                 given,
                 tuple(grp.unit.values) == (0.0, 1.0),
                 (g, out["field"]),
-                (g, out["mean"]),
+                (g, out.get("mean", out["field"])),
                 grp.independent,
             )
         )

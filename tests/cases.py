@@ -100,6 +100,19 @@ def _sum_to(x, shape):
     return x.sum(axis=kept, keepdims=True) if kept else x
 
 
+def _moment(values, k):
+    """log sum_s exp(f s - p s^2 / 2) (k = 0) or E[s^k], written out by hand."""
+
+    def ref(f, p):
+        f, p = np.broadcast_arrays(f, p)
+        w = np.stack([np.exp(f * s - 0.5 * p * s * s) for s in values])
+        if k == 0:
+            return np.log(w.sum(axis=0))
+        return sum(wi * s**k for wi, s in zip(w, values, strict=True)) / w.sum(axis=0)
+
+    return ref
+
+
 def _softmax(x):
     e = np.exp(x)
     return e / e.sum(axis=-1, keepdims=True)
@@ -144,6 +157,16 @@ CASES: list[Case] = [
     *(Case("logsumexp", (s,), lambda x: np.log(np.exp(x).sum())) for s in [(), (3,), (2, 3), (2, 3, 4)]),
     *(Case("sum_last", (s,), lambda x: x.sum(axis=-1, keepdims=True)) for s in [(3,), (2, "N"), (2, 3, 4)]),
     *(Case("softmax", (s,), _softmax) for s in [(3,), (2, "N"), (2, 3, 4)]),
+    *(
+        Case("logsumexp_last", (s,), lambda x: np.log(np.exp(x).sum(axis=-1, keepdims=True)))
+        for s in [(3,), (2, 3), (2, 3, 4)]
+    ),
+    *(
+        Case("values_moment", shapes, _moment(values, k), {"values": values, "k": k})
+        for values in [(-1.0, 0.0, 1.0), (0.0, 1.0, 2.0, 5.0)]
+        for k in (0, 1, 2)
+        for shapes in [((3,), (3,)), ((2, 3), ())]
+    ),
     *(Case("sum_to", (src,), lambda x, t=t: _sum_to(x, resolve(t)), {"shape": t}) for src, t in SUM_TO),
     *(Case("broadcast", (src,), lambda x, t=t: np.broadcast_to(x, resolve(t)), {"shape": t}) for src, t in BROADCAST),
 ]

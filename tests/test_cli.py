@@ -134,7 +134,8 @@ def test_every_function_listed_by_plugins_works_from_a_model_file(capsys):
 def test_every_unit_type_trainer_and_backend_listed_by_plugins_works_from_a_model_file(capsys):
     listing = plugins_listing(capsys)
     for unit in listing["unit types"]:
-        ebmc.compile(TINY.replace(": bernoulli", f": {unit}").replace("TERM", "sum(v)").replace("LAYER", ""))
+        term = "(sum(v) - 0.5 * sum(square(v)) - 0.5 * sum(square(h)))" if unit == "gaussian" else "sum(v)"
+        ebmc.compile(TINY.replace(": bernoulli", f": {unit}").replace("TERM", term).replace("LAYER", ""))
     for trainer in listing["trainers"]:
         ebmc.compile(TINY.replace("TERM", "sum(v)").replace("LAYER", f"train {trainer}"))
     for backend in listing["backends"]:

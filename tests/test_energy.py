@@ -52,12 +52,13 @@ def test_field_is_minus_energy_derivative():
     np.testing.assert_allclose(out["mean"], 1 / (1 + np.exp(-(W @ h + av))), rtol=1e-12)
 
 
-def test_interaction_inside_a_group_is_reported_at_the_group():
+def test_interaction_inside_a_group_makes_it_coupled_with_a_constant_hessian():
     source = RBM.replace("energy = -(a @ v)", "param J[nv, nv]\n    energy = -(v @ J @ v) - (a @ v)")
-    with pytest.raises(ebmc.EbmcError) as info:
-        ebmc.compile(source)
-    assert "couples the units of 'v'" in info.value.message
-    assert info.value.line == 5
+    (model,) = ebmc.parse(source)
+    a = analyse(model)
+    assert a.groups["v"].form == "coupled" and a.groups["v"].quadratic
+    assert a.groups["h"].form == "affine"
+    assert "coupling_v" in a.graphs and "conditional_v" not in a.graphs
 
 
 def test_hidden_hidden_coupling_has_no_free_energy_but_visible_side_is_summable():

@@ -755,11 +755,12 @@ class ModelDriver:
                     self.in_range(
                         f"{kind}_X", x, out, kind == "sample", (scalar_shape if params else ()) + self.shapes[x]
                     )
-        out = self.call("reconstruct", m.reconstruct, **visible)
+        out = self.call("reconstruct", m.reconstruct, **visible) if hasattr(m, "reconstruct") else None
         if out is not None:
             self.per_visible(out, "reconstruct", False, n)
-        self.call("log_partition", m.log_partition)
-        out = self.call("log_prob", m.log_prob, **visible)
+        if hasattr(m, "log_partition"):
+            self.call("log_partition", m.log_partition)
+        out = self.call("log_prob", m.log_prob, **visible) if hasattr(m, "log_prob") else None
         if out is not None and np.any(np.asarray(out) > 1e-6):
             self.wrong("log_prob", f"a log probability above 0: {np.max(out)}")
         out = self.call("sample", m.sample, 2, steps=2)

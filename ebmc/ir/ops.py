@@ -20,7 +20,7 @@ The batch axis is not part of any shape. Only three entries know about it:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,9 @@ class Op:
     # of the result's shape that nothing else reads, with the result (None where it cannot)
     inplace: Callable[[list[Arg], int, dict, Any], str | None] | None = None
     fresh: bool = False  # the numpy rule makes a new array (when the result has an axis)
+    # what is known of the sign of every entry from the operands': sign(signs, attrs) -> "+" (> 0),
+    # "0+" (>= 0), "-", "0-" or None (unknown); None as a rule: nothing is known
+    sign: Callable[[list, dict], str | None] | None = None
 
 
 # ---------------------------------------------------------------- shape rules
@@ -823,6 +826,172 @@ BUILTIN_OPS: list[Op] = [
         fresh=True,
     ),
 ]
+
+
+# ---------------------------------------------------------------- unit types' distributions
+def _logsumexp_last_shape(shapes, attrs):
+    (a,) = shapes
+    if not a:
+        raise ShapeError("logsumexp along the last axis needs at least one axis")
+    return tuple(a[:-1]) + (1,)
+
+
+def _sym_logsumexp_last(values, attrs):
+    x = np.asarray(values[0], dtype=object)
+    e = np.vectorize(sympy.exp, otypes=[object])(x)
+    return np.vectorize(sympy.log, otypes=[object])(e.sum(axis=-1, keepdims=True))
+
+
+def _vjp_logsumexp_last(b, out, g, args, needs):
+    (x,) = args
+    return [b.add("mul", g, b.add("exp", b.add("sub", x, out)))]
+
+
+def _moment_shape(shapes, attrs):
+    if not attrs.get("values") or int(attrs.get("k", 0)) < 0:
+        raise ShapeError("a moment of a discrete unit needs its values and a power k >= 0")
+    return broadcast_shapes(*shapes)
+
+
+def _sym_moment(values, attrs):
+    """k = 0: log sum_s exp(f s - p s^2 / 2); k >= 1: E[s^k] under those weights."""
+    states, k = attrs["values"], int(attrs["k"])
+
+    def one(f, p):
+        weights = [sympy.exp(f * s - p * s * s / 2) for s in states]
+        total = sympy.Add(*weights)
+        if k == 0:
+            return sympy.log(total)
+        return sympy.Add(*[w * s**k for w, s in zip(weights, states, strict=True)]) / total
+
+    return np.vectorize(one, otypes=[object])(*values)
+
+
+def _vjp_moment(b, out, g, args, needs):
+    """d E[s^k]/df = E[s^(k+1)] - E[s^k] E[s], d E[s^k]/dp = -(E[s^(k+2)] - E[s^k] E[s^2]) / 2;
+    for k = 0 (log Z): E[s] and -E[s^2] / 2."""
+    f, p = args
+    attrs = b.attrs(out)
+    k, values = int(attrs["k"]), attrs["values"]
+
+    def moment(j):
+        return b.add("values_moment", f, p, values=values, k=j)
+
+    here = b.const(1.0) if k == 0 else out
+    df = b.add("sub", moment(k + 1), b.add("mul", here, moment(1))) if k else moment(1)
+    dp = b.add("sub", moment(k + 2), b.add("mul", here, moment(2))) if k else moment(2)
+    return [
+        b.add("mul", g, df) if needs[0] else None,
+        b.add("mul", g, b.add("mul", b.const(-0.5), dp)) if needs[1] else None,
+    ]
+
+
+def _moment_numpy(args, attrs, ctx):
+    f, p = args
+    rank = max(len(a.shape) for a in args)
+    values = tuple(float(v) for v in attrs["values"])
+    return f"{ctx.helper('values_moment')}({_lift(f, rank)}, {_lift(p, rank)}, {values!r}, {int(attrs['k'])})"
+
+
+BUILTIN_OPS += [
+    Op(
+        "logsumexp_last",
+        1,
+        _logsumexp_last_shape,
+        lambda a, t, ctx: f"{ctx.helper('logsumexp_last')}({a[0].code})",
+        _sym_logsumexp_last,
+        _vjp_logsumexp_last,
+        doc="log(sum(exp(x))) along the last axis",
+        fresh=True,
+    ),
+    Op(
+        "values_moment",
+        2,
+        _moment_shape,
+        _moment_numpy,
+        _sym_moment,
+        _vjp_moment,
+        elementwise=True,
+        doc="of a unit with the given values and weights exp(f s - p s^2 / 2): log Z (k = 0) or E[s^k]",
+        fresh=True,
+    ),
+]
+
+# ---------------------------------------------------------------- sign rules
+_NEGATED = {"+": "-", "0+": "0-", "-": "+", "0-": "0+", None: None}
+
+
+def _sign_const(signs, attrs):
+    v = attrs["value"]
+    return "+" if v > 0 else "-" if v < 0 else "0+"
+
+
+def _sign_add(signs, attrs):
+    a, b = signs
+    for positive, weak in (("+", "0+"), ("-", "0-")):
+        if a in (positive, weak) and b in (positive, weak):
+            return positive if positive in (a, b) else weak
+    return None
+
+
+def _sign_sub(signs, attrs):
+    return _sign_add([signs[0], _NEGATED[signs[1]]], attrs)
+
+
+def _sign_product(signs, attrs):
+    a, b = signs
+    if a is None or b is None:
+        return None
+    negative = (a in ("-", "0-")) != (b in ("-", "0-"))
+    strict = a in ("+", "-") and b in ("+", "-")
+    return ("-" if strict else "0-") if negative else ("+" if strict else "0+")
+
+
+def _sign_div(signs, attrs):  # x / y with y >= 0 is treated as x / y with y > 0 (1 / 0 is inf, not negative)
+    a, b = signs
+    return _sign_product([a, {"0+": "+", "0-": "-"}.get(b, b)], attrs)
+
+
+def _sign_pow(signs, attrs):
+    return "+" if signs[0] == "+" else None
+
+
+def _same_sign(signs, attrs):
+    return signs[0]
+
+
+def _sign_of(value):
+    return lambda signs, attrs: value
+
+
+_SIGN_RULES = {
+    "const": _sign_const,
+    "numel": _sign_of("+"),
+    "batch_size": _sign_of("+"),
+    "neg": lambda signs, attrs: _NEGATED[signs[0]],
+    "add": _sign_add,
+    "sub": _sign_sub,
+    "mul": _sign_product,
+    "tensordot": _sign_product,
+    "div": _sign_div,
+    "pow": _sign_pow,
+    "exp": _sign_of("+"),
+    "sqrt": _sign_of("0+"),
+    "abs": _sign_of("0+"),
+    "square": _sign_of("0+"),
+    "sigmoid": _sign_of("+"),
+    "softplus": _sign_of("+"),
+    "relu": _sign_of("0+"),
+    "softmax": _sign_of("+"),
+    "tanh": _same_sign,
+    "transpose": _same_sign,
+    "sum": _same_sign,
+    "sum_last": _same_sign,
+    "sum_to": _same_sign,
+    "broadcast": _same_sign,
+    "batch_sum": _same_sign,
+}
+BUILTIN_OPS = [replace(op, sign=_SIGN_RULES[op.name]) if op.name in _SIGN_RULES else op for op in BUILTIN_OPS]
 
 OPS: dict[str, Op] = {op.name: op for op in BUILTIN_OPS}
 

@@ -61,6 +61,53 @@ def _sample_spin(rng, m):
     u -= 1.0
     return u
 ''',
+    "logsumexp_last": '''
+def _logsumexp_last(x):
+    """log(sum(exp(x))) along the last axis (kept, of size 1), shifted by the maximum."""
+    top = np.max(x, axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return np.log(np.sum(np.exp(x - top), axis=-1, keepdims=True)) + top
+''',
+    "values_moment": '''
+def _values_moment(f, p, values, k):
+    """For units taking `values` with weights exp(f s - p s**2 / 2): log Z (k = 0), else E[s**k].
+    The log-weights are shifted by their maximum, so that nothing overflows."""
+    f, p = np.broadcast_arrays(np.asarray(f), np.asarray(p))
+    logits = np.stack([f * s - 0.5 * p * s * s for s in values])
+    top = logits.max(axis=0)
+    weights = np.exp(logits - top)
+    total = weights.sum(axis=0)
+    if k == 0:
+        return np.log(total) + top
+    return sum(w * s**k for w, s in zip(weights, values)) / total
+''',
+    "sample_values": '''
+def _sample_values(rng, f, p, values):
+    """x with each unit drawn from `values` with weights exp(f s - p s**2 / 2), elementwise."""
+    f, p = np.broadcast_arrays(np.asarray(f), np.asarray(p))
+    logits = np.stack([f * s - 0.5 * p * s * s for s in values])
+    weights = np.exp(logits - logits.max(axis=0))
+    cumulative = np.cumsum(weights, axis=0)
+    u = rng.random(f.shape, dtype=f.dtype) * cumulative[-1]
+    index = (u[None] >= cumulative[:-1]).sum(axis=0)
+    return np.asarray(values, dtype=f.dtype)[index]
+''',
+    "sample_gaussian": '''
+def _sample_gaussian(rng, mean, precision):
+    """x ~ N(mean, 1 / precision) elementwise."""
+    noise = rng.standard_normal(np.shape(mean), dtype=mean.dtype)
+    noise /= np.sqrt(precision)
+    noise += mean
+    return noise
+''',
+    "sample_categorical": '''
+def _sample_categorical(rng, p):
+    """One-hot draws along the last axis, with the probabilities p (rows summing to 1)."""
+    cumulative = np.cumsum(p, axis=-1)
+    u = rng.random(p.shape[:-1] + (1,), dtype=p.dtype) * cumulative[..., -1:]
+    index = np.minimum((u >= cumulative).sum(axis=-1), p.shape[-1] - 1)
+    return (np.arange(p.shape[-1]) == index[..., None]).astype(p.dtype)
+''',
 }
 
 

@@ -58,7 +58,7 @@ import numpy as np
 
 from ..errors import EbmcError
 from ..frontend.model import CheckedModel, Variable
-from ..ir.graph import args, copy_into, depends_on, leaves, op_table
+from ..ir.graph import args, copy_into, depends_on, formula, in_order, leaves, op_table
 from ..ir.lower import model_graph
 from ..plugins import registry
 from .autodiff import reverse_mode
@@ -70,15 +70,26 @@ MAX_DEGREE = 9  # a field polynomial of higher degree in its own group is not in
 
 @dataclass
 class Group:
-    """A unit group: its role, unit type and whether the energy makes its units independent."""
+    """A unit group: its role, unit type and what the energy is in it.
+
+    form: "affine" (the field -dE/dX is free of X), "diagonal" (quadratic in X with a diagonal
+    precision: unit j's field depends on x_j alone, linearly) or "coupled" (the units interact).
+    Affine and diagonal groups are independent given the other groups; a coupled one is sampled
+    unit by unit. `quadratic`: a coupled group whose energy is quadratic in it (a Hessian free of X).
+    """
 
     name: str
     role: str  # "visible" | "hidden"
     unit: object  # the UnitType plugin
     dims: tuple
     shape: tuple
-    independent: bool
+    form: str = "affine"
     on_support: bool = False  # the energy was rewritten to be affine in each unit on its two values
+    quadratic: bool = False
+
+    @property
+    def independent(self) -> bool:
+        return self.form != "coupled"
 
 
 @dataclass
@@ -110,19 +121,18 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
     for name, var in model.units.items():
         if var.type not in units:
             raise EbmcError(
-                f"the '{var.type}' unit type has no conditional in this version of ebmc "
-                f"(available: {', '.join(sorted(units))})",
+                f"the '{var.type}' unit type is not installed (available: {', '.join(sorted(units))})",
                 var.span.line,
                 var.span.column,
                 length=var.span.length,
             )
-        groups[name] = Group(name, var.role, units[var.type], var.dims, var.shape, False)
+        groups[name] = Group(name, var.role, units[var.type], var.dims, var.shape)
 
     def affine_in(names) -> nx.DiGraph:
         """The energy made affine on their values in each of the groups `names` (the others as written)."""
         g = written
         for n in names:
-            if len(groups[n].unit.values) == 2:
+            if _two_valued(groups[n].unit):
                 g = on_support(g, model.units[n], groups[n].unit.values)
         return g
 
@@ -140,27 +150,32 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
     rewritten = any(grp.on_support for grp in groups.values())
     written_fields = _fields(written, model)
     fields = {n: _fields(own[n], model) if groups[n].on_support else written_fields for n in groups}
-    for name, grp in groups.items():
-        f = fields[name]
-        grp.independent = not depends_on(f, f.graph["outputs"][name], _var_nodes(f, [name]))
-
     a = EnergyAnalysis(model, groups)
     a.graphs["energy"] = written
     a.graphs["energy_support"] = affine_in(groups) if rewritten else written
     a.graphs["grad"] = _param_gradients(written, a.trained_params)
-    hidden = [n for n, g in groups.items() if g.role == "hidden"]
-    # E_{h|v}[dE/dtheta] is dE/dtheta at h = E[h|v] for an energy affine in the hidden groups
-    a.graphs["expected_grad"] = _param_gradients(affine_in(hidden), a.trained_params) if rewritten else a.graphs["grad"]
     for name, grp in groups.items():
-        a.graphs[f"conditional_{name}"] = _conditional(fields[name], name, grp)
+        grp.form, grp.quadratic, precision = _form(fields[name], name, model.units[name])
+        _check_unit_type(model, grp, precision)
+        a.graphs[f"field_{name}"] = _field_graph(fields[name], name)
+        if grp.independent:
+            a.graphs[f"conditional_{name}"] = _conditional(fields[name], name, grp, precision)
+        elif grp.quadratic:
+            a.graphs[f"coupling_{name}"] = _coupling(fields[name], name, model.units[name])
+
+    hidden = [n for n, g in groups.items() if g.role == "hidden"]
     for side in ("hidden", "visible"):
         names = [n for n, g in groups.items() if g.role == side]
         if not names:
             continue
         energy = affine_in(names) if rewritten else written
         side_fields = _fields(energy, model) if rewritten else written_fields
-        if all(
-            not depends_on(side_fields, side_fields.graph["outputs"][n], _var_nodes(side_fields, names)) for n in names
+        if all(groups[n].independent for n in names) and all(
+            not depends_on(
+                side_fields, side_fields.graph["outputs"][n], _var_nodes(side_fields, [m for m in names if m != n])
+            )
+            and _form(side_fields, n, model.units[n])[0] != "coupled"
+            for n in names
         ):
             a.summable.add(side)
             key = "free_energy" if side == "hidden" else "free_energy_hidden"
@@ -174,7 +189,53 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
                         "independent of everything else)",
                         model.units[n],
                     )
+    # E_{h|v}[dE/dtheta]: dE/dtheta at h = E[h|v] where the energy is affine in the hidden groups,
+    # else dF(v)/dtheta, which is the same expectation in closed form
+    if all(groups[h].form == "affine" for h in hidden):
+        a.graphs["expected_grad"] = (
+            _param_gradients(affine_in(hidden), a.trained_params) if rewritten else a.graphs["grad"]
+        )
+    elif "hidden" in a.summable:
+        a.graphs["expected_grad"] = _param_gradients(a.graphs["free_energy"], a.trained_params, "free_energy")
     return a
+
+
+def _two_valued(unit) -> bool:
+    """Units with two values, on which every function of one unit is affine (not one-hot units)."""
+    return len(unit.values) == 2 and not unit.onehot
+
+
+def _form(fields: nx.DiGraph, name: str, var: Variable) -> tuple[str, bool, int | None]:
+    """What the energy is in group `name`, from the graph of its field f = -dE/dX alone:
+    ("affine", False, None) when f is free of X; ("diagonal", True, p) when f = f0 - p * X with p
+    free of X, X reaching f through elementwise ops only (p = d^2E/dX^2 is then the Hessian-vector
+    product with u = 1: the part of H u free of X); ("coupled", quadratic, None) otherwise."""
+    f = fields.graph["outputs"][name]
+    x = _var_nodes(fields, [name])
+    if not depends_on(fields, f, x):
+        return "affine", False, None
+    b = Simplifier()
+    mapping = copy_into(b, fields, [f])
+    fb, xb = mapping[f], mapping[x[0]]
+    u = b.var(_direction(name), "input", var.dims)
+    hu = reverse_mode(b, b.add("sum", b.add("mul", b.add("neg", fb), u)), [xb])[xb]  # H u
+    quadratic = xb not in nx.ancestors(b.g, hu) and hu != xb
+    if not quadratic:
+        return "coupled", False, None
+    hot = _hot(b.g, xb)
+    need = (nx.ancestors(b.g, fb) | {fb}) & hot
+    if not _entrywise(b.g, xb, need)[fb]:
+        return "coupled", True, None
+    ones = b.const(1.0, var.dims)
+    precision = copy_into(b, b.g, [hu], replace={u: ones})[hu]
+    b.output("precision", precision)
+    return "diagonal", True, prune(b.g)
+
+
+def _direction(name: str) -> str:
+    """The name of the direction u of a Hessian-vector product H u in group `name`: not an
+    identifier, so that it cannot be taken for one of the model's own names."""
+    return f"{name}:direction"
 
 
 def _not_a_variable(what: str, var: Variable) -> EbmcError:
@@ -203,20 +264,49 @@ def _fields(energy: nx.DiGraph, model: CheckedModel) -> nx.DiGraph:
     return b.g
 
 
-def _conditional(fields: nx.DiGraph, name: str, group: Group) -> nx.DiGraph:
-    """Outputs `field` (-dE/dX) and `mean` (E[X | rest]) of one group."""
+def _conditional(fields: nx.DiGraph, name: str, group: Group, precision: nx.DiGraph | None) -> nx.DiGraph:
+    """Outputs `field` (f = -dE/dX at X = 0), `precision` (d^2E/dX^2, for a quadratic group) and
+    `mean` (E[X | rest]) of one independent group."""
     b = Simplifier()
-    f = copy_into(b, fields, [fields.graph["outputs"][name]])[fields.graph["outputs"][name]]
+    out = fields.graph["outputs"][name]
+    x = _var_nodes(fields, [name])
+    zero = {x[0]: b.const(0.0, group.dims)} if x else {}
+    f = copy_into(b, fields, [out], replace=zero)[out]
     b.output("field", f)
-    b.output("mean", group.unit.mean(b, f))
+    p = None
+    if precision is not None:
+        n = precision.graph["outputs"]["precision"]
+        p = b.output("precision", copy_into(b, precision, [n])[n])
+    b.output("mean", group.unit.mean(b, f, p))
     return b.g
 
 
-def _param_gradients(energy: nx.DiGraph, params: list[str]) -> nx.DiGraph:
-    """Per-sample dE/dtheta for every trained param."""
+def _field_graph(fields: nx.DiGraph, name: str) -> nx.DiGraph:
+    """Outputs `field`: -dE/dX of a coupled group, a function of X itself and the other groups."""
+    b = Simplifier()
+    out = fields.graph["outputs"][name]
+    b.output("field", copy_into(b, fields, [out])[out])
+    return prune(b.g)
+
+
+def _coupling(fields: nx.DiGraph, name: str, var: Variable) -> nx.DiGraph:
+    """Outputs `coupling`: H u = d^2E/dX^2 u, the Hessian of a quadratic group applied to the
+    direction u (a batch of them: the identity gives H row by row)."""
+    b = Simplifier()
+    out = fields.graph["outputs"][name]
+    mapping = copy_into(b, fields, [out])
+    x = _var_nodes(fields, [name])[0]
+    u = b.var(_direction(name), "input", var.dims)
+    hu = reverse_mode(b, b.add("sum", b.add("mul", b.add("neg", mapping[out]), u)), [mapping[x]])[mapping[x]]
+    b.output("coupling", hu)
+    return prune(b.g)
+
+
+def _param_gradients(energy: nx.DiGraph, params: list[str], output: str = "energy") -> nx.DiGraph:
+    """Per-sample dE/dtheta (or of another scalar output) for every trained param."""
     b = Simplifier()
     mapping = copy_into(b, energy, energy.graph["outputs"].values())
-    y = mapping[energy.graph["outputs"]["energy"]]
+    y = mapping[energy.graph["outputs"][output]]
     found = leaves(b.g)
     nodes = {p: found[p] if p in found else None for p in params}
     targets = [n for n in nodes.values() if n is not None]
@@ -226,17 +316,158 @@ def _param_gradients(energy: nx.DiGraph, params: list[str]) -> nx.DiGraph:
 
 
 def _free_energy(energy: nx.DiGraph, fields: nx.DiGraph, names: list[str], groups: dict) -> nx.DiGraph:
-    """F = E(others, X=0) - sum over the summed-out groups X of log sum_x exp(f . x)."""
+    """F = E(others, X=0) - sum over the summed-out groups X of log sum_x exp(f . x - p . x^2 / 2)."""
     b = Simplifier()
-    zeros = {n: b.const(0.0, groups[nm].dims) for nm in names for n in _var_nodes(energy, [nm])}
+    found = leaves(energy)
+    zeros = {found[nm]: b.const(0.0, groups[nm].dims) for nm in names if nm in found}
     e0 = copy_into(b, energy, [energy.graph["outputs"]["energy"]], replace=zeros)[energy.graph["outputs"]["energy"]]
     total = e0
+    in_fields = leaves(fields)
+    field_zeros = {in_fields[nm]: b.const(0.0, groups[nm].dims) for nm in names if nm in in_fields}
     for nm in names:
         out = fields.graph["outputs"][nm]
-        f = copy_into(b, fields, [out])[out]
-        total = b.add("sub", total, groups[nm].unit.log_partition(b, f))
+        f = copy_into(b, fields, [out], replace=field_zeros)[out]
+        p = None
+        form, _, precision = _form(fields, nm, _Declared(nm, groups[nm].dims))
+        if form == "diagonal":
+            n = precision.graph["outputs"]["precision"]
+            p = copy_into(b, precision, [n])[n]
+        total = b.add("sub", total, groups[nm].unit.log_partition(b, f, p))
     b.output("free_energy", total)
     return prune(b.g)
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """What `_form` reads of a group's declaration."""
+
+    name: str
+    dims: tuple
+
+
+# ---------------------------------------------------------------- unit types that do not fit
+def _check_unit_type(model: CheckedModel, grp: Group, precision) -> None:
+    """A compile error, at the energy, where the energy is not what the group's unit type needs."""
+    unit, var, name = grp.unit, model.units[grp.name], grp.name
+    if unit.form == "affine" and unit.onehot and grp.form != "affine":
+        if grp.form == "coupled" and grp.quadratic and not _culprit(model, name, lambda d, e: d > 1 and e):
+            where = _culprit(model, name, lambda d, e: d > 1)
+            raise _misfit(
+                f"'{name}' is {unit.name}, one-hot units drawn one whole group at a time, but the energy makes "
+                f"its units interact with each other: {where[0]}; the energy must be linear in '{name}'",
+                where,
+                var,
+            )
+        where = _culprit(model, name, lambda d, e: d > 1)
+        raise _misfit(f"'{name}' is {unit.name} but the energy is not linear in '{name}': {where[0]}", where, var)
+    if unit.form == "quadratic":
+        if grp.form == "affine":
+            raise _misfit(
+                f"'{name}' is {unit.name} but the energy is linear in '{name}', so exp(-E) has no finite integral "
+                f"over the real numbers: give it a quadratic term with positive curvature, e.g. "
+                f"0.5 * sum(square({name}))",
+                None,
+                var,
+            )
+        if grp.form == "coupled" and not grp.quadratic:
+            where = _culprit(model, name, lambda d, e: d > 2)
+            raise _misfit(
+                f"'{name}' is {unit.name} but the energy is not quadratic in '{name}': {where[0]}", where, var
+            )
+        if grp.form == "diagonal":
+            out = precision.graph["outputs"]["precision"]
+            if _sign(precision, out) != "+":
+                text = formula(precision, out)
+                raise _misfit(
+                    f"'{name}' is {unit.name} but its curvature d2E/d{name}2 = {text} can be negative or zero; "
+                    "write it so that it is positive for every value of the params, e.g. with square(...) or exp(...)",
+                    _culprit(model, name, lambda d, e: d == 2),
+                    var,
+                )
+
+
+def _misfit(message: str, where, var: Variable) -> EbmcError:
+    """The error at the subexpression `where` (text, span) found in the energy, else at the group."""
+    span = where[1] if where else var.span
+    if where:
+        message += f" at {span.line}:{span.column}"
+    return EbmcError(message, span.line, span.column, length=span.length)
+
+
+MAX_LOCATED = 400  # subexpressions searched for the place of a misfit (beyond, the group's declaration)
+
+
+def _culprit(model: CheckedModel, name: str, bad) -> tuple[str, object] | None:
+    """The innermost subexpression of the energy (or of a layer) for which bad(degree, entrywise)
+    holds: its degree as a polynomial in group `name` (inf where it is not one) and whether its
+    entries each depend on one unit alone. (text, span), or None."""
+    from ..frontend import ast as A
+    from ..frontend.printer import unparse
+    from ..ir.graph import Builder
+    from ..ir.lower import lower_expr
+
+    b = Builder()
+    env = {n: b.var(n, v.role, v.dims) for n, v in model.variables.items()}
+    env.update({n: b.var(n, "param", p.dims) for n, p in model.params.items()})
+    roots = []
+    for layer in model.layers:
+        env[layer.name] = lower_expr(b, layer.expr, env)
+        roots.append(layer.expr)
+    roots.append(model.energy)
+    exprs = []
+    stack = list(reversed(roots))
+    while stack and len(exprs) < MAX_LOCATED:
+        e = stack.pop()
+        exprs.append(e)
+        for child in _children(e, A):
+            stack.append(child)
+    nodes = {id(e): lower_expr(b, e, env) for e in exprs}
+    x = env[name]
+    hot = _hot(b.g, x)
+    degree = _degrees(b.g, x, hot)
+    entrywise = _entrywise(b.g, x, hot)
+    found = None
+    for e in exprs:  # pre-order: a later match inside an earlier one is more inner
+        n = nodes[id(e)]
+        if n in hot and bad(degree[n], entrywise[n]):
+            if found is None or _inside(e, found, A):
+                found = e
+    return (unparse(found), found.span) if found is not None else None
+
+
+def _children(e, A) -> list:
+    if isinstance(e, A.Unary | A.Transpose):
+        return [e.operand]
+    if isinstance(e, A.BinOp):
+        return [e.left, e.right]
+    if isinstance(e, A.Call):
+        return list(e.args)
+    return []
+
+
+def _inside(inner, outer, A) -> bool:
+    stack = [outer]
+    while stack:
+        e = stack.pop()
+        if e is inner:
+            return True
+        stack.extend(_children(e, A))
+    return False
+
+
+def _sign(g: nx.DiGraph, n) -> str | None:
+    """What is known of the sign of every entry of n, by the op table's sign rules: "+" (positive),
+    "0+" (never negative), "-", "0-", or None."""
+    ops = op_table()
+    signs = {}
+    for m in in_order(g, [n]):
+        d = g.nodes[m]
+        rule = ops[d["op"]].sign
+        if rule is None:
+            signs[m] = None
+        else:
+            signs[m] = rule([signs[a] for a in args(g, m)], d["attrs"])
+    return signs[n]
 
 
 # ---------------------------------------------------------------- on the support

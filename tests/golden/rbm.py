@@ -233,6 +233,18 @@ class _EnergyModel:
             hint = (rule["above"] if found > high else rule["below"]).format(top=top, bottom=bottom, half=top / 2)
             place = self._place(x, where, outside)
             raise ValueError(f"{name}: {rule['words']}; found {found:g} at {place}; {hint}")
+        if rule.get("onehot") and x.ndim > 1:
+            sums = x.sum(axis=-1) if where is None else np.where(where, x, 0.0).sum(axis=-1)
+            observed = None if where is None else where.any(axis=-1)
+            wrong = ~np.isclose(sums, 1.0, rtol=0.0, atol=1e-6)
+            if observed is not None:
+                wrong &= observed
+            if wrong.any():
+                place = self._place(sums, None, wrong)
+                raise ValueError(
+                    f"{name}: {rule['words']}; the entries along the last axis sum to "
+                    f"{float(sums[tuple(np.argwhere(wrong)[0])]):g} at {place}; {rule['above']}"
+                )
         if rule["refuse"] is not None:
             refused, why = rule["refuse"]
             if np.any(values == refused[0]) and np.isin(values, refused).all():
@@ -324,7 +336,14 @@ class _EnergyModel:
         masks = {}
         for name, x in zip(arrays, batches, strict=True):
             label = "mask" if len(arrays) == 1 else f"mask[{name!r}]"
-            masks[name] = None if given is None else self._mask(label, given[name], x.shape)
+            rule = self.unit_types.get(self.variables[name][2], {})
+            if given is None:
+                masks[name] = None
+            elif rule.get("onehot"):  # one entry per one-hot unit: the shape without the last axis
+                unit_mask = self._mask(label, given[name], x.shape[:-1])
+                masks[name] = np.broadcast_to(unit_mask[..., None], x.shape)
+            else:
+                masks[name] = self._mask(label, given[name], x.shape)
             self._check_values(name, x, masks[name])
         return dict(zip(arrays, batches, strict=True)), masks, single
 
@@ -378,21 +397,43 @@ class _EnergyModel:
         return bool(value)
 
     # ------------------------------------------------------------ log Z
-    def _enumerate(self, size, free_energy, groups):
-        """log sum over all 2**size states of exp(-free_energy(state)), in chunks of 2**14 states."""
-        bits = np.arange(size)
-        total = -np.inf
-        for start in range(0, 2**size, 2**14):
-            codes = np.arange(start, min(2**size, start + 2**14))
-            states = ((codes[:, None] >> bits) & 1).astype(self.dtype)
-            parts, offset = [], 0
-            for dims, low, high in groups:
+    def _enumerate(self, options):
+        """log sum over all states of exp(-weight(state)), for the first of `options` with the fewest
+        states: (weight, groups), each group (dims, values, one-hot); the states of a discrete unit
+        are its values, those of a one-hot unit (the last axis) its categories. In chunks of 2**14
+        states, with a running log-sum-exp."""
+        plans = []
+        for weight, groups in options:
+            radices, count = [], 1
+            for dims, values, onehot in groups:
                 shape = self._shape(dims)
-                count = int(np.prod(shape))
-                chunk = states[:, offset : offset + count].reshape((-1,) + shape)
-                parts.append(low + (high - low) * chunk)
-                offset += count
-            terms = -free_energy(*parts)
+                units = int(np.prod(shape[:-1] if onehot else shape))
+                k = shape[-1] if onehot else len(values)
+                radices += [k] * units
+                count *= k**units
+            plans.append((count, weight, groups, radices))
+        count, weight, groups, radices = min(plans, key=lambda plan: plan[0])
+        if count > 2**20:
+            raise ValueError(
+                f"log_partition: exact enumeration of {count:.3g} states is more than the {2**20} it allows "
+                "(20 binary units); estimate log Z with annealed importance sampling (AIS)"
+            )
+        places = np.cumprod([1] + radices[:-1]).astype(np.int64)
+        total = -np.inf
+        for start in range(0, count, 2**14):
+            codes = np.arange(start, min(count, start + 2**14), dtype=np.int64)
+            digits = (codes[:, None] // places) % np.asarray(radices, dtype=np.int64)
+            parts, offset = [], 0
+            for dims, values, onehot in groups:
+                shape = self._shape(dims)
+                units = int(np.prod(shape[:-1] if onehot else shape))
+                chosen = digits[:, offset : offset + units]
+                if onehot:
+                    parts.append(np.eye(shape[-1], dtype=self.dtype)[chosen].reshape((-1,) + shape))
+                else:
+                    parts.append(np.asarray(values, dtype=self.dtype)[chosen].reshape((-1,) + shape))
+                offset += units
+            terms = -weight(*parts)
             top = max(total, float(terms.max()))
             total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
         return float(total)
@@ -525,6 +566,7 @@ class Rbm(_EnergyModel):
     unit_types = {
         'bernoulli': {
             'support': (0.0, 1.0),
+            'onehot': False,
             'words': 'bernoulli units take values in [0, 1] (0/1 data, or probabilities)',
             'above': 'scale or binarise the data, e.g. data / {top:g} or data > {half:g}',
             'below': 'for -1/+1 data declare the units spin, or map the data with (data + 1) / 2',
@@ -583,7 +625,7 @@ class Rbm(_EnergyModel):
         return self._call(self._sample_v, h=h)
 
     def _sample_v(self, h):
-        """v ~ p(v | h), drawn from mean_v."""
+        """v ~ p(v | h), drawn from its conditional."""
         return _sample_bernoulli(self.rng, self._mean_v(h))
 
     def mean_h(self, *, v):
@@ -606,7 +648,7 @@ class Rbm(_EnergyModel):
         return self._call(self._sample_h, v=v)
 
     def _sample_h(self, v):
-        """h ~ p(h | v), drawn from mean_h."""
+        """h ~ p(h | v), drawn from its conditional."""
         return _sample_bernoulli(self.rng, self._mean_h(v))
 
     def free_energy(self, *, v):
@@ -626,17 +668,26 @@ class Rbm(_EnergyModel):
         shape = (count,) + self._shape(('n_visible',))
         return _sample_bernoulli(self.rng, np.full(shape, 0.5, dtype=self.dtype))
 
+    def _sweep(self, v, keep=None):
+        """One Gibbs sweep: h, v in turn, each drawn given the others: an independent
+        group all at once, a group whose units interact unit by unit. keep: None, or dict visible
+        group -> booleans like it; where True the units keep their values (clamped). Returns the
+        new h, v.
+        """
+        h = self._sample_h(v)
+        v = self._sample_v(h) if keep is None else np.where(keep['v'], v, self._sample_v(h))
+        return h, v
+
     def sample(self, n, steps=None):
-        """n draws of the visible units by block Gibbs sampling, `steps` sweeps (default 1000)
-        from uniformly random units; each sweep draws h, v in turn,
-        each given the others. n and steps are whole numbers >= 1. Returns an array with n rows.
+        """n draws of the visible units by Gibbs sampling, `steps` sweeps (default 1000)
+        from random units; each sweep draws h, v in turn,
+        each given the others (see _sweep). n and steps are whole numbers >= 1. Returns an array with n rows.
         """
         n = self._samples("n", n)
         steps = 1000 if steps is None else self._count("steps", steps)
         v = self._random_v(n)
         for _ in range(steps):
-            h = self._sample_h(v)
-            v = self._sample_v(h)
+            h, v = self._sweep(v, keep=None)
         return v
 
     def reconstruct(self, *, v):
@@ -654,8 +705,9 @@ class Rbm(_EnergyModel):
     def complete(self, mask, *, steps=200, v):
         """Fill in the visible units where mask is False; keep those where it is True.
 
-        A Gibbs chain with the kept units clamped; each filled unit is the average of its
-        conditional mean over the last `steps` sweeps (after steps // 4 sweeps of burn-in),
+        A Gibbs chain (see _sweep) with the kept units clamped; each filled unit is the average over
+        the last `steps` sweeps (after steps // 4 sweeps of burn-in) of its conditional mean where
+        its group has one in closed form, else of its draws:
         an estimate of E[x | kept units]: a probability for the bernoulli units of v.
         mask: booleans (or 0 and 1) shaped like v, or like one sample (the same for every row).
         The values where mask is False are not read (they may be anything, NaN included).
@@ -671,11 +723,9 @@ class Rbm(_EnergyModel):
         total_v = np.zeros_like(v)
         burn_in = steps // 4
         for step in range(burn_in + steps):
-            h = self._sample_h(v)
-            mean_v = self._mean_v(h)
-            v = np.where(keep['v'], known['v'], _sample_bernoulli(self.rng, mean_v))
+            h, v = self._sweep(v, keep=keep)
             if step >= burn_in:
-                total_v += mean_v
+                total_v += self._mean_v(h)
         v = np.where(keep['v'], known['v'], total_v / steps)
         return self._unbatch(v, single)
 
@@ -688,21 +738,18 @@ class Rbm(_EnergyModel):
         return -self._free_energy(v) - self.log_partition()
 
     def log_partition(self):
-        """log Z = log sum over every state of exp(-E), exactly: the side with fewer units
-        (visible or hidden, at most 20 units) is enumerated, the other summed out in closed form
-        by its free energy. Larger models need an estimate (annealed importance sampling, AIS).
+        """log Z = log sum over every state of exp(-E), exactly, by enumerating the states of
+        the visible units (the hidden ones summed out by F(v))
+        or the hidden units (the visible ones summed out by F(h)),
+        whichever has fewer states; in chunks of 16384 states with a running log-sum-exp.
+        At most 1048576 states (20 binary units): larger models need an estimate
+        (annealed importance sampling, AIS).
         """
-        size_visible = int(np.prod(self._shape(('n_visible',))))
-        size_hidden = int(np.prod(self._shape(('n_hidden',))))
-        smallest = min(size_visible, size_hidden)
-        if smallest > 20:
-            raise ValueError(
-                "log_partition: exact enumeration needs a side of at most 20 units, "
-                f"the smallest here has {smallest}; estimate log Z with annealed importance sampling (AIS)"
-            )
-        if size_visible == smallest:
-            return self._enumerate(size_visible, self._free_energy, [(('n_visible',), 0.0, 1.0)])
-        return self._enumerate(size_hidden, self._free_energy_hidden, [(('n_hidden',), 0.0, 1.0)])
+        options = [
+            (self._free_energy, [(('n_visible',), (0.0, 1.0), False)]),
+            (self._free_energy_hidden, [(('n_hidden',), (0.0, 1.0), False)]),
+        ]
+        return self._enumerate(options)
 
     def _free_energy_hidden(self, h):
         """F(h) = -log sum over the visible units of exp(-E) = -(b @ h) - sum(softplus(h @ W.T + a))"""
@@ -729,9 +776,11 @@ class Rbm(_EnergyModel):
         Settings: k, batch and epochs whole numbers >= 1, lr > 0, 0 <= momentum < 1,
         weight_decay >= 0. callback(model, record) is called after each epoch; when it
         returns False, training stops.
-        Returns the history: one dict per epoch with `epoch`, `recon_error` (mean squared error
-        of the mean-field reconstruction of up to 256 training rows, drawn once), `free_energy` (their
-        mean free energy) and `seconds`. If the params stop being finite numbers (a learning
+        Returns the history: one dict per epoch with `epoch`,
+        `recon_error` (mean squared error of the mean-field reconstruction of the watched rows),
+        `free_energy` (the mean free energy of the watched rows), and `seconds`
+        (the watched rows: up to 256 training rows, drawn once).
+        If the params stop being finite numbers (a learning
         rate far too large), they are put back as they were before that epoch and fit raises
         ValueError.
         """
@@ -766,8 +815,8 @@ class Rbm(_EnergyModel):
                 record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}
                 history.append(record)
                 if verbose:
-                    print(f"epoch {record['epoch']:4d}  recon_error {record['recon_error']:.5f}  "
-                          f"free_energy {record['free_energy']:.3f}  {record['seconds']:.2f} s")
+                    shown = '  '.join(f'{key} {value:.5g}' for key, value in metrics.items())
+                    print(f"epoch {record['epoch']:4d}  {shown}  {record['seconds']:.2f} s")
                 if callback is not None and callback(self, record) is False:
                     break
         return history
@@ -788,7 +837,8 @@ class Rbm(_EnergyModel):
 
     def _statistics(self, v, h, v_model, h_model):
         """sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive) for every trained param: the
-        direction of one step, with dE/dtheta taken at the hidden means.
+        direction of one step.
+        dE/dtheta is taken at the hidden means (exact for an energy affine in the hidden units).
         """
         _t1 = h.sum(axis=0)
         _t1 -= h_model.sum(axis=0)

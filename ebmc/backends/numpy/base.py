@@ -183,6 +183,18 @@ class _EnergyModel:
             hint = (rule["above"] if found > high else rule["below"]).format(top=top, bottom=bottom, half=top / 2)
             place = self._place(x, where, outside)
             raise ValueError(f"{name}: {rule['words']}; found {found:g} at {place}; {hint}")
+        if rule.get("onehot") and x.ndim > 1:
+            sums = x.sum(axis=-1) if where is None else np.where(where, x, 0.0).sum(axis=-1)
+            observed = None if where is None else where.any(axis=-1)
+            wrong = ~np.isclose(sums, 1.0, rtol=0.0, atol=1e-6)
+            if observed is not None:
+                wrong &= observed
+            if wrong.any():
+                place = self._place(sums, None, wrong)
+                raise ValueError(
+                    f"{name}: {rule['words']}; the entries along the last axis sum to "
+                    f"{float(sums[tuple(np.argwhere(wrong)[0])]):g} at {place}; {rule['above']}"
+                )
         if rule["refuse"] is not None:
             refused, why = rule["refuse"]
             if np.any(values == refused[0]) and np.isin(values, refused).all():
@@ -274,7 +286,14 @@ class _EnergyModel:
         masks = {}
         for name, x in zip(arrays, batches, strict=True):
             label = "mask" if len(arrays) == 1 else f"mask[{name!r}]"
-            masks[name] = None if given is None else self._mask(label, given[name], x.shape)
+            rule = self.unit_types.get(self.variables[name][2], {})
+            if given is None:
+                masks[name] = None
+            elif rule.get("onehot"):  # one entry per one-hot unit: the shape without the last axis
+                unit_mask = self._mask(label, given[name], x.shape[:-1])
+                masks[name] = np.broadcast_to(unit_mask[..., None], x.shape)
+            else:
+                masks[name] = self._mask(label, given[name], x.shape)
             self._check_values(name, x, masks[name])
         return dict(zip(arrays, batches, strict=True)), masks, single
 
@@ -328,21 +347,43 @@ class _EnergyModel:
         return bool(value)
 
     # ------------------------------------------------------------ log Z
-    def _enumerate(self, size, free_energy, groups):
-        """log sum over all 2**size states of exp(-free_energy(state)), in chunks of 2**14 states."""
-        bits = np.arange(size)
-        total = -np.inf
-        for start in range(0, 2**size, 2**14):
-            codes = np.arange(start, min(2**size, start + 2**14))
-            states = ((codes[:, None] >> bits) & 1).astype(self.dtype)
-            parts, offset = [], 0
-            for dims, low, high in groups:
+    def _enumerate(self, options):
+        """log sum over all states of exp(-weight(state)), for the first of `options` with the fewest
+        states: (weight, groups), each group (dims, values, one-hot); the states of a discrete unit
+        are its values, those of a one-hot unit (the last axis) its categories. In chunks of 2**14
+        states, with a running log-sum-exp."""
+        plans = []
+        for weight, groups in options:
+            radices, count = [], 1
+            for dims, values, onehot in groups:
                 shape = self._shape(dims)
-                count = int(np.prod(shape))
-                chunk = states[:, offset : offset + count].reshape((-1,) + shape)
-                parts.append(low + (high - low) * chunk)
-                offset += count
-            terms = -free_energy(*parts)
+                units = int(np.prod(shape[:-1] if onehot else shape))
+                k = shape[-1] if onehot else len(values)
+                radices += [k] * units
+                count *= k**units
+            plans.append((count, weight, groups, radices))
+        count, weight, groups, radices = min(plans, key=lambda plan: plan[0])
+        if count > 2**20:
+            raise ValueError(
+                f"log_partition: exact enumeration of {count:.3g} states is more than the {2**20} it allows "
+                "(20 binary units); estimate log Z with annealed importance sampling (AIS)"
+            )
+        places = np.cumprod([1] + radices[:-1]).astype(np.int64)
+        total = -np.inf
+        for start in range(0, count, 2**14):
+            codes = np.arange(start, min(count, start + 2**14), dtype=np.int64)
+            digits = (codes[:, None] // places) % np.asarray(radices, dtype=np.int64)
+            parts, offset = [], 0
+            for dims, values, onehot in groups:
+                shape = self._shape(dims)
+                units = int(np.prod(shape[:-1] if onehot else shape))
+                chosen = digits[:, offset : offset + units]
+                if onehot:
+                    parts.append(np.eye(shape[-1], dtype=self.dtype)[chosen].reshape((-1,) + shape))
+                else:
+                    parts.append(np.asarray(values, dtype=self.dtype)[chosen].reshape((-1,) + shape))
+                offset += units
+            terms = -weight(*parts)
             top = max(total, float(terms.max()))
             total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
         return float(total)

@@ -44,6 +44,17 @@ METHOD_ARGUMENTS = {
     "steps": "an argument of complete(mask, steps=..., ...) and sample(n, steps)",
 }
 
+ENUMERATION_LIMIT = 2**20  # states log_partition may enumerate
+
+# how the numpy backend draws each family of unit types: the runtime helper and what it takes
+SAMPLERS = {
+    "bernoulli": ("sample_bernoulli", ("mean",)),
+    "spin": ("sample_spin", ("mean",)),
+    "categorical": ("sample_categorical", ("mean",)),
+    "gaussian": ("sample_gaussian", ("mean", "precision")),
+    "values": ("sample_values", ("field", "precision")),
+}
+
 _PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])_([NX])(\d+)_(?![A-Za-z0-9_])")
 
 
@@ -235,12 +246,11 @@ class EnergyClass:
         self.source_name = source_name
         self.formula = unparse(self.m.energy)
         for name, grp in self.a.groups.items():
-            if not grp.independent:
+            if grp.unit.sample not in SAMPLERS:
                 var = self.m.units[name]
                 raise EbmcError(
-                    f"the energy couples the units of '{name}' with each other, so they are not independent "
-                    "given the other groups; the numpy backend of this version samples whole groups only "
-                    "(unit-by-unit Gibbs sampling is not available yet)",
+                    f"the numpy backend cannot draw '{grp.unit.name}' units: their family "
+                    f"'{grp.unit.sample}' is none of {', '.join(SAMPLERS)}",
                     var.span.line,
                     var.span.column,
                     length=var.span.length,
@@ -354,9 +364,17 @@ class EnergyClass:
                 c(f"{name!r}: {code},")
         c("}")
 
-    def sampler(self, name: str) -> str:
-        """The runtime helper that draws units of group `name` from their means."""
-        return self.ctx.helper(f"sample_{self.a.groups[name].unit.sample}")
+    def draws_from_mean(self, name: str) -> bool:
+        """Whether a draw of group `name` needs its conditional mean alone."""
+        return SAMPLERS[self.a.groups[name].unit.sample][1] == ("mean",)
+
+    def draw(self, name: str, mean: str = "", field: str = "", precision: str = "") -> str:
+        """The code of a draw of group `name` from the code of its conditional's mean, field or precision."""
+        unit = self.a.groups[name].unit
+        helper, needs = SAMPLERS[unit.sample]
+        given = {"mean": mean, "field": field, "precision": precision or "0.0"}
+        extra = f", {tuple(float(v) for v in unit.values)!r}" if unit.sample == "values" else ""
+        return f"{self.ctx.helper(helper)}(self.rng, {', '.join(given[k] for k in needs)}{extra})"
 
     def returned(self, names: list[str], code=None) -> str:
         """The code of one group's array, or of a dict name -> array for several."""
@@ -379,7 +397,10 @@ class EnergyClass:
                 self._conditional(name)
             if "free_energy" in self.a.graphs:
                 self._free_energy()
+            elif not self.a.hidden:
+                self._free_energy_of_energy()
             self._random_states()
+            self._sweep_method()
             self._sample()
             self._reconstruct()
             self._complete()
@@ -433,7 +454,8 @@ class EnergyClass:
                 refuse = (tuple(float(x) for x in unit.refuse[0]), unit.refuse[1]) if unit.refuse else None
                 c(f"{unit.name!r}: {{")
                 with c.indent():
-                    c(f"'support': {tuple(float(x) for x in unit.support)!r},")
+                    c(f"'support': ({', '.join(self.ctx.number(float(x)) for x in unit.support)}),")
+                    c(f"'onehot': {bool(unit.onehot)!r},")
                     c(f"'words': {unit.support_words!r},")
                     c(f"'above': {unit.above_hint!r},")
                     c(f"'below': {unit.below_hint!r},")
@@ -473,25 +495,35 @@ class EnergyClass:
 
     def _conditional(self, name: str) -> None:
         grp = self.a.groups[name]
+        if not grp.independent:
+            self._coupled(name)
+            return
         g = self.a.graphs[f"conditional_{name}"]
+        outputs = g.graph["outputs"]
         args = self.inputs_of(g)
         given = ", ".join(args) or "the params"
         field_text, where = self._formula(g, "field")
+        precision_text = self._formula(g, "precision")[0] if "precision" in outputs else ""
         template = grp.unit.conditional_text or "E[{x} | {given}] from the field {field}"
-        what = template.format(x=name, given=given, field=field_text)
+        what = template.format(x=name, given=given, field=field_text, precision=precision_text)
         tail = "\n".join(where)
+        field_words = (
+            f"The field {field_text} is -dE/d{name} at {name} = 0 and {precision_text} is d2E/d{name}2"
+            if precision_text
+            else f"The field {field_text} is -dE/d{name}"
+        )
         doc = (
             f"{what}\n"
             + (f"{tail}\n" if tail else "")
-            + f"\nThe field {field_text} is -dE/d{name}; the units of {name} are independent given {given}."
+            + f"\n{field_words}; the units of {name} are independent given {given}."
         )
         draw = f"A draw of {name} ~ p({name} | {given}), unit by unit independent, with mean mean_{name}."
         c = self.code
+        needs = SAMPLERS[grp.unit.sample][1]
         if args:
             self._public(f"mean_{name}", args, doc, f"self._call(self._mean_{name}, {self.kwargs(args)})")
             self._graph_method(f"_mean_{name}", args, what + (f"\n{tail}" if tail else ""), g, "mean", inplace=True)
             self._public(f"sample_{name}", args, draw, f"self._call(self._sample_{name}, {self.kwargs(args)})")
-            inner = ", ".join(map(self.local, args))
         else:  # the group interacts with no other: its conditional is its marginal, the same for all
             for kind, text in (("mean", doc), ("sample", draw)):
                 one = f"{text}\n\nOne sample (no batch axis)."
@@ -500,15 +532,153 @@ class EnergyClass:
             with c.indent():
                 c.docstring(f"{what}, for each of count samples." + (f"\n{tail}" if tail else ""))
                 self._unpack_params(g)
-                result = self._emit(g, {"mean": g.graph["outputs"]["mean"]})
+                result = self._emit(g, {"mean": outputs["mean"]})
                 c(f"return np.broadcast_to({result['mean']}, (count,) + self._shape({tuple(grp.dims)!r})).copy()")
             c("")
-            inner = "count"
         c(f"def _sample_{name}({', '.join(['self', *(map(self.local, args) if args else ['count'])])}):")
         with c.indent():
-            c.docstring(f"{name} ~ p({name} | {given}), drawn from mean_{name}.")
-            c(f"return {self.sampler(name)}(self.rng, self._mean_{name}({inner}))")
+            c.docstring(f"{name} ~ p({name} | {given}), drawn from its conditional.")
+            if needs == ("mean",):
+                inner = ", ".join(map(self.local, args)) if args else "count"
+                c(f"return {self.draw(name, mean=f'self._mean_{name}({inner})')}")
+            else:
+                self._unpack_params(g)
+                wanted = {k: outputs[k] for k in needs if k in outputs}
+                result = self._emit(g, wanted)
+                if not args:  # the same for every sample: one row per sample
+                    first = needs[0]
+                    shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
+                    result[first] = f"np.broadcast_to({result[first]}, {shape})"
+                c(f"return {self.draw(name, **result)}")
         c("")
+
+    def _coupled(self, name: str) -> None:
+        """`_gibbs_X`: a unit-by-unit Gibbs sweep over a group whose units interact."""
+        grp = self.a.groups[name]
+        g = self.a.graphs[f"field_{name}"]
+        read = self.inputs_of(g)  # what the field reads, in file order
+        args = self.reads(name)
+        others = args[1:]
+        given = ", ".join([f"the other units of {name}", *others])
+        c = self.code
+        x = self.local(name)
+        field_text, where = self._formula(g, "field")
+        tail = "".join(f"\n    {line}" for line in where)
+        coupling = self.a.graphs.get(f"coupling_{name}")
+        fast = coupling is not None and not (set(self.inputs_of(coupling)) & set(self.m.variables))
+        signature = ", ".join(["self", *map(self.local, args), "keep=None"])
+        if fast:
+            c(f"def _field_{name}({', '.join(['self', *map(self.local, read)])}):")
+            with c.indent():
+                c.docstring(f"-dE/d{name} = {field_text}{tail}")
+                self._unpack_params(g)
+                result = self._emit(g, {"field": g.graph["outputs"]["field"]})
+                c(f"return {result['field']}")
+            c("")
+            c(f"def _coupling_{name}(self):")
+            with c.indent():
+                c.docstring(
+                    f"d2E/d{name}2, the Hessian of the energy in {name} (free of {name}: the energy is quadratic\n"
+                    f"in it), as a matrix over the flattened units: H applied to every unit vector."
+                )
+                c(f"shape = self._shape({tuple(grp.dims)!r})")
+                c("size = int(np.prod(shape))")
+                c("direction = np.eye(size, dtype=self.dtype).reshape((size,) + shape)")
+                self._unpack_params(coupling)
+                from ...passes.energy import _direction
+
+                result = self._emit(
+                    coupling,
+                    {"coupling": coupling.graph["outputs"]["coupling"]},
+                    names={_direction(name): "direction"},
+                    batch_size="size",
+                )
+                c(f"return np.broadcast_to({result['coupling']}, (size,) + shape).reshape(size, size)")
+            c("")
+        c(f"def _gibbs_{name}({signature}):")
+        with c.indent():
+            if fast:
+                c.docstring(
+                    f"One sequential Gibbs sweep over the units of {name}, given {', '.join(others) or 'the params'}:\n"
+                    f"for each unit j in turn, {name}_j ~ p({name}_j | {given}), from its field\n"
+                    f"f_j = (-dE/d{name})_j + H_jj {name}_j without its own term and its precision H_jj\n"
+                    f"(H = d2E/d{name}2, constant: the energy is quadratic in {name}); after each draw the\n"
+                    f"fields move by -H[j] * (the change of unit j). Units where keep (a boolean array\n"
+                    f"like {name}) is True keep their values. Vectorised over the batch."
+                )
+                c("count = " + f"{x}.shape[0]")
+                c(f"state = {x}.reshape(count, -1).copy()")
+                c(f"field = np.array(self._field_{name}({', '.join(map(self.local, read))}), dtype=self.dtype)")
+                c("field = np.broadcast_to(field, " + f"{x}.shape).reshape(count, -1).copy()")
+                c(f"coupling = self._coupling_{name}()")
+                c("diagonal = np.diagonal(coupling).copy()")
+                if grp.unit.form == "quadratic":
+                    c("if not np.all(diagonal > 0):")
+                    with c.indent():
+                        c(
+                            f'raise ValueError(f"the params give the {grp.unit.name} units of {name} a curvature '
+                            f"d2E/d{name}2 that is not positive (its smallest diagonal entry is "
+                            '{diagonal.min():g}): the distribution has no finite normaliser")'
+                        )
+                c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(count, -1)")
+                c("for j in range(state.shape[1]):")
+                with c.indent():
+                    c("f = field[:, j] + diagonal[j] * state[:, j]")
+                    c(f"new = {self._unit_draw(name, 'f', 'diagonal[j]')}")
+                    c("if keep is not None:")
+                    with c.indent():
+                        c("new = np.where(keep[:, j], state[:, j], new)")
+                    c("change = new - state[:, j]")
+                    c("state[:, j] = new")
+                    c("field -= change[:, None] * coupling[j]")
+                c(f"return state.reshape({x}.shape)")
+            else:
+                values = tuple(float(v) for v in grp.unit.values)
+                energy_args = list(self.m.units) + list(self.m.inputs)
+                c.docstring(
+                    f"One sequential Gibbs sweep over the units of {name}, given {', '.join(others) or 'the params'}:\n"
+                    f"for each unit j in turn, the energy at each of its values {grp.unit.values_text} (the others\n"
+                    f"as they are), and {name}_j drawn with probabilities softmax(-E). The energy is not\n"
+                    f"quadratic in {name}, so each unit costs {len(values)} evaluations of it. Units where keep is\n"
+                    "True keep their values. Vectorised over the batch."
+                )
+                c("count = " + f"{x}.shape[0]")
+                c(f"state = {x}.reshape(count, -1).copy()")
+                c(f"values = np.array({values!r}, dtype=self.dtype)")
+                c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(count, -1)")
+                c("for j in range(state.shape[1]):")
+                with c.indent():
+                    c("old = state[:, j].copy()")
+                    c("energies = []")
+                    c("for value in values:")
+                    with c.indent():
+                        c("state[:, j] = value")
+                        call_args = ", ".join(
+                            f"state.reshape({x}.shape)" if n == name else self.local(n) for n in energy_args
+                        )
+                        c(f"energies.append(self._energy({call_args}))")
+                    c("weights = np.stack(energies, axis=-1)")
+                    softmax, categorical = self.ctx.helper("softmax"), self.ctx.helper("sample_categorical")
+                    c(f"chosen = {categorical}(self.rng, {softmax}(-weights))")
+                    c("new = chosen @ values")
+                    c("state[:, j] = new if keep is None else np.where(keep[:, j], old, new)")
+                c(f"return state.reshape({x}.shape)")
+        c("")
+
+    def _unit_draw(self, name: str, field: str, precision: str) -> str:
+        """The code of a draw of one unit of group `name` from the code of its field and precision,
+        by the unit type's own mean."""
+        from ...passes.simplify import Simplifier
+
+        grp = self.a.groups[name]
+        b = Simplifier()
+        f = b.var("field:unit", "input", ())
+        p = b.var("precision:unit", "param", ())
+        b.output("mean", grp.unit.mean(b, f, p))
+        em = Emitter(b.g, self.ctx, {"field:unit": field, "precision:unit": precision})
+        mean = em.emit(b.g.graph["outputs"])["mean"]
+        self.code(*em.lines)
+        return self.draw(name, mean=mean, field=field, precision=precision)
 
     def _free_energy(self) -> None:
         g = self.a.graphs["free_energy"]
@@ -523,23 +693,117 @@ class EnergyClass:
         self._public("free_energy", args, doc, f"self._call(self._free_energy, {self.kwargs(args)})")
         self._graph_method("_free_energy", args, f"F({', '.join(args)}) = {text}{tail}", g, "free_energy")
 
+    def _free_energy_of_energy(self) -> None:
+        """A model without hidden units: F(v) = E(v)."""
+        args = self.a.visible
+        doc = (
+            f"F({', '.join(args)}) = E({', '.join(args)}): there are no hidden units to sum out; one value per sample."
+        )
+        self._public("free_energy", args, doc, f"self._call(self._energy, {self.kwargs(args)})")
+        self.code("def _free_energy(self, " + ", ".join(map(self.local, args)) + "):")
+        with self.code.indent():
+            self.code.docstring(doc)
+            self.code(f"return self._energy({', '.join(map(self.local, args))})")
+        self.code("")
+
     def _random_states(self) -> None:
-        """`_random_X(count)`: uniformly random units, where chains start."""
+        """`_random_X(count)`: random units where chains start: uniform over the values of discrete
+        units and the categories of one-hot ones, standard normal for gaussian units."""
         c = self.code
-        for name in self.a.visible:
-            grp = self.a.groups[name]
-            mean = self.ctx.number(sum(grp.unit.values) / len(grp.unit.values))
+        swept = self.swept()
+        for name, grp in self.a.groups.items():
+            if name not in swept:
+                continue  # drawn given the others before it is read
+            unit = grp.unit
+            shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
+            if unit.sample in ("bernoulli", "spin"):
+                mean = self.ctx.number(sum(unit.values) / len(unit.values))
+                words, code = unit.values_text, self.draw(name, mean=f"np.full(shape, {mean}, dtype=self.dtype)")
+            elif unit.sample == "values":
+                words = unit.values_text
+                code = f"np.array({tuple(float(v) for v in unit.values)!r}, dtype=self.dtype)"
+                code += f"[self.rng.integers({len(unit.values)}, size=shape)]"
+            elif unit.sample == "categorical":
+                words = "the categories of the last axis"
+                code = self.draw(name, mean="np.full(shape, 1.0 / shape[-1], dtype=self.dtype)")
+            else:
+                words = "a standard normal"
+                code = "self.rng.standard_normal(shape, dtype=self.dtype)"
             c(f"def _random_{name}(self, count):")
             with c.indent():
-                c.docstring(f"count draws of {name} with every unit uniform over {grp.unit.values_text}.")
-                c(f"shape = (count,) + self._shape({tuple(grp.dims)!r})")
-                c(f"return {self.sampler(name)}(self.rng, np.full(shape, {mean}, dtype=self.dtype))")
+                verb = "from" if unit.sample == "gaussian" else "uniform over"
+                c.docstring(f"count draws of {name} with every unit {verb} {words}.")
+                c(f"shape = {shape}")
+                c(f"return {code}")
             c("")
 
-    def _sweep(self, count: str, kind: str = "sample") -> None:
-        """One block-Gibbs sweep: every hidden group, then every visible group, given the others."""
-        for name in self.a.hidden + self.a.visible:
-            self.code(f"{self.local(name)} = {self.call(kind, name, count)}")
+    def _sweep_method(self) -> None:
+        """`_sweep`: the one Gibbs sweep that sample, complete and the trainers use."""
+        c = self.code
+        order = self.a.hidden + self.a.visible
+        state = [*map(self.local, order)]
+        read = [*map(self.local, self.swept())]
+        conds = [*map(self.local, self.m.inputs)]
+        c(f"def _sweep({', '.join(['self', *read, *conds, 'keep=None'])}):")
+        with c.indent():
+            c.docstring(
+                f"One Gibbs sweep: {', '.join(order)} in turn, each drawn given the others: an independent\n"
+                "group all at once, a group whose units interact unit by unit. keep: None, or dict visible\n"
+                "group -> booleans like it; where True the units keep their values (clamped). Returns the\n"
+                f"new {', '.join(order)}."
+            )
+            for name in order:
+                grp = self.a.groups[name]
+                x = self.local(name)
+                kept = f"keep[{name!r}]"
+                count = f"{self.local(self.a.visible[0])}.shape[0]"
+                if grp.independent:
+                    drawn = self.call("sample", name, count)
+                    if grp.role == "visible":
+                        c(f"{x} = {drawn} if keep is None else np.where({kept}, {x}, {drawn})")
+                    else:
+                        c(f"{x} = {drawn}")
+                else:
+                    args = self.reads(name)
+                    keep = f"None if keep is None else {kept}" if grp.role == "visible" else "None"
+                    c(f"{x} = self._gibbs_{name}({', '.join(map(self.local, args))}, keep={keep})")
+            c(f"return {', '.join(state)}")
+        c("")
+
+    def reads(self, name: str) -> list[str]:
+        """The unit groups and conditions a draw of group `name` reads (its own state first, where
+        its units interact)."""
+        grp = self.a.groups[name]
+        if grp.independent:
+            return self.inputs_of(self.a.graphs[f"conditional_{name}"])
+        if f"coupling_{name}" in self.a.graphs:
+            return [name, *[a for a in self.inputs_of(self.a.graphs[f"field_{name}"]) if a != name]]
+        return [name, *[a for a in self.m.variables if a != name]]  # the energy at each value: all of them
+
+    def swept(self) -> list[str]:
+        """The groups a sweep reads before it draws them: every visible group, and the hidden groups
+        that a draw reads before they are drawn themselves (their own units interact, or an earlier
+        hidden group's conditional reads them)."""
+        order = self.a.hidden + self.a.visible
+        needed, drawn = set(self.a.visible), set()
+        for name in order:
+            needed |= {r for r in self.reads(name) if r in self.a.groups and r not in drawn}
+            drawn.add(name)
+        return [n for n in order if n in needed]
+
+    def sweep_call(self, keep: str = "None", code=None) -> str:
+        """`h, v = self._sweep(v, keep=...)`: the locals (or `code(name)`) of every group."""
+        code = code or self.local
+        state = ", ".join(map(code, self.a.hidden + self.a.visible))
+        read = ", ".join(map(code, self.swept()))
+        conds = "".join(f", {self.local(n)}" for n in self.m.inputs)
+        return f"{state} = self._sweep({read}{conds}, keep={keep})"
+
+    def _start_states(self, count: str, visible: bool = True) -> None:
+        """Random states for the groups a sweep reads before it draws them."""
+        for name in self.swept():
+            if self.a.groups[name].role == "hidden" or visible:
+                self.code(f"{self.local(name)} = self._random_{name}({count})")
 
     def _sample(self) -> None:
         c = self.code
@@ -547,23 +811,28 @@ class EnergyClass:
         c("def sample(self, n, steps=None):")
         with c.indent():
             c.docstring(
-                f"n draws of the visible units by block Gibbs sampling, `steps` sweeps (default 1000)\n"
-                f"from uniformly random units; each sweep draws {', '.join(self.a.hidden + vis)} in turn,\n"
-                f"each given the others. n and steps are whole numbers >= 1. Returns "
+                f"n draws of the visible units by Gibbs sampling, `steps` sweeps (default 1000)\n"
+                f"from random units; each sweep draws {', '.join(self.a.hidden + vis)} in turn,\n"
+                f"each given the others (see _sweep). n and steps are whole numbers >= 1. Returns "
                 + ("an array" if len(vis) == 1 else "a dict name -> array")
                 + " with n rows."
             )
             c('n = self._samples("n", n)')
             c('steps = 1000 if steps is None else self._count("steps", steps)')
-            for name in vis:
-                c(f"{self.local(name)} = self._random_{name}(n)")
+            self._start_states("n")
             c("for _ in range(steps):")
             with c.indent():
-                self._sweep("n")
+                c(self.sweep_call())
             c(f"return {self.returned(vis)}")
         c("")
 
+    def mean_field(self) -> bool:
+        """Whether every group has a closed-form conditional mean (reconstruct is defined)."""
+        return "hidden" in self.a.summable and all(g.independent for g in self.a.groups.values())
+
     def _reconstruct(self) -> None:
+        if not self.mean_field():
+            return
         c = self.code
         vis = self.a.visible
         doc = (
@@ -573,7 +842,9 @@ class EnergyClass:
         c(f"def _reconstruct(self, {', '.join(map(self.local, vis))}):")
         with c.indent():
             c.docstring("E[v | h = E[h | v]] for batches of the visible units.")
-            self._sweep(f"{self.local(vis[0])}.shape[0]", kind="mean")
+            count = f"{self.local(vis[0])}.shape[0]"
+            for name in self.a.hidden + vis:
+                c(f"{self.local(name)} = {self.call('mean', name, count)}")
             c(f"return {self.returned(vis)}")
         c("")
 
@@ -587,10 +858,15 @@ class EnergyClass:
             if len(vis) == 1
             else "mask: dict group name -> booleans shaped like that group (or like one sample of it)."
         )
+        if any(u.onehot for u in units.values()):
+            mask_doc += (
+                "\nFor one-hot (softmax) units the mask has one entry per unit: the shape without its last axis."
+            )
         doc = (
             "Fill in the visible units where mask is False; keep those where it is True.\n\n"
-            "A Gibbs chain with the kept units clamped; each filled unit is the average of its\n"
-            "conditional mean over the last `steps` sweeps (after steps // 4 sweeps of burn-in),\n"
+            "A Gibbs chain (see _sweep) with the kept units clamped; each filled unit is the average over\n"
+            "the last `steps` sweeps (after steps // 4 sweeps of burn-in) of its conditional mean where\n"
+            "its group has one in closed form, else of its draws:\n"
             f"an estimate of E[x | kept units]: {means}.\n"
             f"{mask_doc}\n"
             "The values where mask is False are not read (they may be anything, NaN included).\n"
@@ -606,77 +882,79 @@ class EnergyClass:
             c.docstring("The clamped Gibbs chain of complete, after checking its arguments.")
             c('steps = self._count("steps", steps)')
             c('known, keep, single = self._masked_batches(visible, mask, "the visible units", required=True)')
+            count = f"known[{vis[0]!r}].shape[0]"
+            self._start_states(count, visible=False)
             for v in vis:
                 x, total = self.local(v), self.derived(v, "total_{}")
-                c(f"{x} = np.where(keep[{v!r}], known[{v!r}], self._random_{v}(known[{v!r}].shape[0]))")
+                c(f"{x} = np.where(keep[{v!r}], known[{v!r}], self._random_{v}({count}))")
                 c(f"{total} = np.zeros_like({x})")
             c("burn_in = steps // 4")
             c("for step in range(burn_in + steps):")
             with c.indent():
-                count = f"{self.local(vis[0])}.shape[0]"
-                for name in self.a.hidden:
-                    c(f"{self.local(name)} = {self.call('sample', name, count)}")
-                for v in vis:
-                    mean = self.derived(v, "mean_{}")
-                    c(f"{mean} = {self.call('mean', v, count)}")
-                    c(f"{self.local(v)} = np.where(keep[{v!r}], known[{v!r}], {self.sampler(v)}(self.rng, {mean}))")
+                c(self.sweep_call("keep"))
                 c("if step >= burn_in:")
                 with c.indent():
                     for v in vis:
-                        c(f"{self.derived(v, 'total_{}')} += {self.derived(v, 'mean_{}')}")
+                        total = self.derived(v, "total_{}")
+                        if self.a.groups[v].independent:
+                            c(f"{total} += {self.call('mean', v, f'{self.local(v)}.shape[0]')}")
+                        else:
+                            c(f"{total} += {self.local(v)}")
             for v in vis:
                 c(f"{self.local(v)} = np.where(keep[{v!r}], known[{v!r}], {self.derived(v, 'total_{}')} / steps)")
             c(f"return self._unbatch({self.returned(vis)}, single)")
         c("")
 
     def _log_prob(self) -> None:
+        """log_partition by enumeration, and log_prob where F(v) exists."""
         c = self.code
         vis = self.a.visible
-        if "hidden" not in self.a.summable:
+        groups = self.a.groups
+        options = []  # (label, enumerated groups, the method giving -log of their unnormalised weight)
+        if "hidden" in self.a.summable and all(groups[n].unit.discrete for n in vis):
+            options.append(("visible", vis, "self._free_energy"))
+        if not self.a.hidden and all(groups[n].unit.discrete for n in vis):
+            options.append(("visible", vis, "self._energy"))
+        if "visible" in self.a.summable and self.a.hidden and all(groups[n].unit.discrete for n in self.a.hidden):
+            options.append(("hidden", self.a.hidden, "self._free_energy_hidden"))
+        if not options and self.a.hidden and all(g.unit.discrete for g in groups.values()):
+            options.append(("every", list(self.m.units), "self._energy"))
+        if not options:
             return
-        sides = {}
-        for side in ("visible", "hidden"):
-            names = self.a.visible if side == "visible" else self.a.hidden
-            other = "hidden" if side == "visible" else "visible"
-            if other in self.a.summable and all(len(self.a.groups[n].unit.values) == 2 for n in names):
-                sides[side] = names
-        doc = f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, exactly (see log_partition)."
-        self._public("log_prob", vis, doc, f"self._call(self._log_prob, {self.kwargs(vis)})")
-        c(f"def _log_prob(self, {', '.join(map(self.local, vis))}):")
-        with c.indent():
-            c.docstring(doc)
-            c(f"return -self._free_energy({', '.join(map(self.local, vis))}) - self.log_partition()")
-        c("")
+        has_free = "hidden" in self.a.summable or not self.a.hidden
+        if has_free:
+            doc = f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, exactly (see log_partition)."
+            self._public("log_prob", vis, doc, f"self._call(self._log_prob, {self.kwargs(vis)})")
+            c(f"def _log_prob(self, {', '.join(map(self.local, vis))}):")
+            with c.indent():
+                c.docstring(doc)
+                c(f"return -self._free_energy({', '.join(map(self.local, vis))}) - self.log_partition()")
+            c("")
+        sides = {
+            "visible": "the visible units (the hidden ones summed out by F(v))" if self.a.hidden else "every unit",
+            "hidden": "the hidden units (the visible ones summed out by F(h))",
+            "every": "every unit",
+        }
+        what = "\nor ".join(sides[label] for label, _, _ in options)
         c("def log_partition(self):")
         with c.indent():
             c.docstring(
-                "log Z = log sum over every state of exp(-E), exactly: the side with fewer units\n"
-                "(visible or hidden, at most 20 units) is enumerated, the other summed out in closed form\n"
-                "by its free energy. Larger models need an estimate (annealed importance sampling, AIS)."
+                "log Z = log sum over every state of exp(-E), exactly, by enumerating the states of\n"
+                + what
+                + (",\nwhichever has fewer states" if len(options) > 1 else "")
+                + f"; in chunks of {2**14} states with a running log-sum-exp.\n"
+                f"At most {ENUMERATION_LIMIT} states (20 binary units): larger models need an estimate\n"
+                "(annealed importance sampling, AIS)."
             )
-            for side, names in sides.items():
-                size = " + ".join(f"int(np.prod(self._shape({tuple(self.a.groups[n].dims)!r})))" for n in names)
-                c(f"size_{side} = {size}")
-            names = list(sides)
-            sized = [f"size_{side}" for side in names]
-            c(f"smallest = min({', '.join(sized)})" if len(sized) > 1 else f"smallest = {sized[0]}")
-            c("if smallest > 20:")
+            specs = [self._state_spec(names) for _, names, _ in options]
+            c("options = [")
             with c.indent():
-                c("raise ValueError(")
-                c('    "log_partition: exact enumeration needs a side of at most 20 units, "')
-                c('    f"the smallest here has {smallest}; estimate log Z with annealed importance sampling (AIS)"')
-                c(")")
-            free = {"visible": "self._free_energy", "hidden": "self._free_energy_hidden"}
-            calls = {
-                side: f"self._enumerate(size_{side}, {free[side]}, {self._split_spec(sides[side])})" for side in names
-            }
-            if len(names) > 1:
-                c(f"if size_{names[0]} == smallest:")
-                with c.indent():
-                    c(f"return {calls[names[0]]}")
-            c(f"return {calls[names[-1]]}")
+                for (_, _, method), spec in zip(options, specs, strict=True):
+                    c(f"({method}, {spec}),")
+            c("]")
+            c("return self._enumerate(options)")
         c("")
-        if "hidden" in sides and "free_energy_hidden" in self.a.graphs:
+        if any(label == "hidden" for label, _, _ in options):
             g = self.a.graphs["free_energy_hidden"]
             args = self.a.hidden
             text, where = self._formula(g, "free_energy")
@@ -689,11 +967,12 @@ class EnergyClass:
                 "free_energy",
             )
 
-    def _split_spec(self, names) -> str:
+    def _state_spec(self, names) -> str:
+        """[(dims, values, one-hot), ...]: how _enumerate makes the states of the groups `names`."""
         items = []
         for n in names:
-            values = self.a.groups[n].unit.values
-            items.append(f"({tuple(self.a.groups[n].dims)!r}, {values[0]!r}, {values[1]!r})")
+            unit = self.a.groups[n].unit
+            items.append(f"({tuple(self.a.groups[n].dims)!r}, {tuple(float(v) for v in unit.values)!r}, {unit.onehot})")
         return "[" + ", ".join(items) + "]"
 
     def _trainer(self):

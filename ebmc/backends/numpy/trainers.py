@@ -53,6 +53,58 @@ def statistics_graph(grad_graph, hidden: list[str], visible: list[str]):
     return simplify(b.g)
 
 
+POSITIVE_WORDS = {
+    "means": "the hidden means given the data",
+    "free": "dF(v)/dtheta at the data (the hidden units summed out)",
+    "none": "dE/dtheta at the data (there are no hidden units)",
+    "chain": "k Gibbs sweeps over the hidden units with the data clamped",
+}
+STATISTICS_WORDS = {
+    "means": "dE/dtheta is taken at the hidden means (exact for an energy affine in the hidden units).",
+    "free": "The data's side is E_{h|v}[dE/dtheta] = dF(v)/dtheta exactly; the model's side is taken at its sample.",
+    "none": "dE/dtheta is taken at the data and at the model's sample.",
+    "chain": "dE/dtheta is taken at the draws of the chains (the hidden units interact: no closed form).",
+}
+
+
+def history_words(cls) -> str:
+    """What fit's history records hold, for the model's metrics."""
+    metrics = monitor_metrics(cls)
+    words = {
+        "recon_error": "`recon_error` (mean squared error of the mean-field reconstruction of the watched rows)",
+        "free_energy": "`free_energy` (the mean free energy of the watched rows)",
+    }
+    listed = "".join(f"\n{words[k]}," for k in metrics)
+    watched = "\n(the watched rows: up to 256 training rows, drawn once)" if metrics else ""
+    return f"Returns the history: one dict per epoch with `epoch`,{listed} and `seconds`{watched}.\n"
+
+
+def monitor_metrics(cls) -> list[str]:
+    """The metrics fit records: the reconstruction error where every group has a closed-form mean
+    and F(v) exists, the mean free energy where F(v) exists."""
+    a = cls.a
+    free = "hidden" in a.summable or not a.hidden
+    out = []
+    if free and cls.mean_field() and a.hidden:
+        out.append("recon_error")
+    if free:
+        out.append("free_energy")
+    return out
+
+
+def positive_phase(cls) -> str:
+    """How a trainer gets E_{h|v}[dE/dtheta] for the data: "means" (dE/dtheta at the hidden means:
+    the energy is affine in every hidden group), "free" (dF(v)/dtheta: the hidden units sum out, some
+    quadratically), "none" (no hidden units: dE/dtheta at the data) or "chain" (the hidden units
+    interact: dE/dtheta at draws of a Gibbs chain with the data clamped)."""
+    a = cls.a
+    if not a.hidden:
+        return "none"
+    if "hidden" not in a.summable:
+        return "chain"
+    return "means" if all(a.groups[h].form == "affine" for h in a.hidden) else "free"
+
+
 @dataclass(frozen=True)
 class ContrastiveDivergence:
     name: str
@@ -63,26 +115,24 @@ class ContrastiveDivergence:
 
     def write(self, cls) -> None:
         a = cls.a
-        if "hidden" not in a.summable:
-            from ...errors import EbmcError
-
-            span = cls.m.train.span if cls.m.train else cls.m.span
-            raise EbmcError(
-                f"'{self.name}' needs hidden units that the energy makes independent given the visible ones",
-                span.line,
-                span.column,
-                length=span.length,
-            )
         defaults = {**self.options, **(cls.m.train.options if cls.m.train else {})}
         vis, hid = a.visible, a.hidden
-        stats = statistics_graph(a.graphs["expected_grad"], hid, vis)
-        self._fit(cls, defaults, vis, hid)
-        self._chain(cls, vis, hid)
+        positive = positive_phase(cls)
+        grad = a.graphs["expected_grad"] if positive in ("means", "free") else a.graphs["grad"]
+        stats = statistics_graph(grad, hid, vis)
+        fast = (
+            positive == "means"
+            and all(a.groups[v].independent for v in vis)
+            and all(cls.draws_from_mean(h) for h in hid)
+        )
+        self._fit(cls, defaults, vis, hid, positive, fast)
+        if fast:
+            self._chain(cls, vis, hid)
         self._update(cls, stats, vis, hid)
         self._monitor(cls, vis, hid)
 
     # ------------------------------------------------------------ fit
-    def _fit(self, cls, defaults, vis, hid) -> None:
+    def _fit(self, cls, defaults, vis, hid, positive, fast) -> None:
         c = cls.code
         num = cls.ctx.number
         whole = {k for k, rule in rules_for(defaults).items() if rule[0]}
@@ -98,11 +148,12 @@ class ContrastiveDivergence:
             c.docstring(
                 f"Train by {title}; the defaults are the model's `train` settings.\n\n"
                 "For each mini-batch of data (rows shuffled every epoch):\n"
-                f"    positive phase: the hidden means given the data;\n"
-                f"    negative phase: k sweeps of block Gibbs sampling from {start};\n"
+                f"    positive phase: {POSITIVE_WORDS[positive]};\n"
+                f"    negative phase: {'k sweeps of block Gibbs sampling' if fast else 'k Gibbs sweeps (see _sweep)'} "
+                f"from {start};\n"
                 "    theta += lr / B * (sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive))\n"
                 "             - lr * weight_decay * theta, with momentum on the step.\n"
-                "dE/dtheta is taken at the hidden means (exact for an energy affine in the hidden units).\n\n"
+                f"{STATISTICS_WORDS[positive]}\n\n"
                 + (
                     "data: the visible array (rows are samples).\n"
                     if len(vis) == 1
@@ -114,9 +165,8 @@ class ContrastiveDivergence:
                 "Settings: k, batch and epochs whole numbers >= 1, lr > 0, 0 <= momentum < 1,\n"
                 "weight_decay >= 0. callback(model, record) is called after each epoch; when it\n"
                 "returns False, training stops.\n"
-                "Returns the history: one dict per epoch with `epoch`, `recon_error` (mean squared error\n"
-                "of the mean-field reconstruction of up to 256 training rows, drawn once), `free_energy` (their\n"
-                "mean free energy) and `seconds`. If the params stop being finite numbers (a learning\n"
+                + history_words(cls)
+                + "If the params stop being finite numbers (a learning\n"
                 "rate far too large), they are put back as they were before that epoch and fit raises\n"
                 "ValueError."
             )
@@ -131,9 +181,10 @@ class ContrastiveDivergence:
             c(f"n = {every[vis[0]]}.shape[0]")
             c("velocity = {name: np.zeros_like(p) for name, p in self.params.items()}")
             c("watch = self.rng.choice(n, size=min(n, 256), replace=False)")
+            chained = cls.swept()
             if self.persistent:
-                for v in vis:
-                    c(f"self._chains_{v} = self._random_{v}(min(batch, n))")
+                for x in vis if fast else chained:
+                    c(f"self._chains_{x} = self._random_{x}(min(batch, n))")
             c("history = []")
             c('with np.errstate(over="ignore", invalid="ignore"):  # a divergence is found below, and undone')
             with c.indent():
@@ -149,21 +200,10 @@ class ContrastiveDivergence:
                             c(f"{cls.local(v)} = {every[v]}[rows]")
                         c("m = None if weights is None else {name: array[rows] for name, array in weights.items()}")
                         count = f"{cls.local(vis[0])}.shape[0]"
-                        for h in hid:
-                            c(f"{cls.local(h)} = {cls.call('mean', h, count)}")
-                        model_names = ", ".join(model[x] for x in vis + hid)
-                        if self.persistent:
-                            for v in vis:
-                                c(f"{model[v]} = self._chains_{v}[:{count}]")
-                            for h in hid:
-                                c(f"{model[h]} = {cls.call('mean', h, count, model)}")
-                            start_state = model_names
+                        if fast:
+                            self._fast_phases(cls, vis, hid, model, count)
                         else:
-                            start_state = ", ".join(map(cls.local, vis + hid))
-                        c(f"{model_names} = self._negative_phase({start_state}, k, m)")
-                        if self.persistent:
-                            for v in vis:
-                                c(f"self._chains_{v}[:{count}] = {model[v]}")
+                            self._phases(cls, vis, hid, model, count, positive, chained)
                         args = ", ".join([*map(cls.local, vis + hid), *(model[x] for x in vis + hid)])
                         c(f"deltas = self._statistics({args})")
                         c(f"self._update(deltas, lr / {count}, momentum, weight_decay, velocity, lr)")
@@ -174,13 +214,66 @@ class ContrastiveDivergence:
                     c("history.append(record)")
                     c("if verbose:")
                     with c.indent():
-                        c("print(f\"epoch {record['epoch']:4d}  recon_error {record['recon_error']:.5f}  \"")
-                        c("      f\"free_energy {record['free_energy']:.3f}  {record['seconds']:.2f} s\")")
+                        c("shown = '  '.join(f'{key} {value:.5g}' for key, value in metrics.items())")
+                        c("print(f\"epoch {record['epoch']:4d}  {shown}  {record['seconds']:.2f} s\")")
                     c("if callback is not None and callback(self, record) is False:")
                     with c.indent():
                         c("break")
             c("return history")
         c("")
+
+    def _fast_phases(self, cls, vis, hid, model, count) -> None:
+        """The batch's two phases of an RBM-like model: hidden means given the data, and the block
+        Gibbs chain of _negative_phase, whose hidden units are drawn from means already computed."""
+        c = cls.code
+        for h in hid:
+            c(f"{cls.local(h)} = {cls.call('mean', h, count)}")
+        model_names = ", ".join(model[x] for x in vis + hid)
+        if self.persistent:
+            for v in vis:
+                c(f"{model[v]} = self._chains_{v}[:{count}]")
+            for h in hid:
+                c(f"{model[h]} = {cls.call('mean', h, count, model)}")
+            start_state = model_names
+        else:
+            start_state = ", ".join(map(cls.local, vis + hid))
+        c(f"{model_names} = self._negative_phase({start_state}, k, m)")
+        if self.persistent:
+            for v in vis:
+                c(f"self._chains_{v}[:{count}] = {model[v]}")
+
+    def _phases(self, cls, vis, hid, model, count, positive, chained) -> None:
+        """The batch's two phases of any model, through the model's one sweep routine."""
+        c = cls.code
+        if positive == "means":
+            for h in hid:
+                c(f"{cls.local(h)} = {cls.call('mean', h, count)}")
+        elif positive == "chain":  # the hidden units drawn given the data, k sweeps over them alone
+            clamp = "{" + ", ".join(f"{v!r}: True" for v in vis) + "}"
+            for h in hid:
+                if h in chained:
+                    c(f"{cls.local(h)} = self._random_{h}({count})")
+            c("for _ in range(k):")
+            with c.indent():
+                c(cls.sweep_call(clamp))
+        else:  # not read by the statistics
+            for h in hid:
+                c(f"{cls.local(h)} = None")
+        for x in chained:
+            c(f"{model[x]} = self._chains_{x}[:{count}]" if self.persistent else f"{model[x]} = {cls.local(x)}")
+        c("for _ in range(k):")
+        with c.indent():
+            c(cls.sweep_call(code=lambda x: model[x]))
+            c("if m is not None:")
+            with c.indent():
+                for v in vis:
+                    c(f"{model[v]} = {model[v]} * m[{v!r}]")
+        if positive == "means":
+            for h in hid:
+                c(f"{model[h]} = {cls.call('mean', h, count, model)}")
+        if self.persistent:
+            for x in chained:
+                c(f"self._chains_{x}[:{count}] = {model[x]}")
 
     def _chain(self, cls, vis, hid) -> None:
         c = cls.code
@@ -196,7 +289,7 @@ class ContrastiveDivergence:
             with c.indent():
                 count = f"{cls.local(vis[0])}.shape[0]"
                 for h in hid:
-                    c(f"{cls.local(h)} = {cls.sampler(h)}(self.rng, {cls.local(h)})")
+                    c(f"{cls.local(h)} = {cls.draw(h, mean=cls.local(h))}")
                 for v in vis:
                     c(f"{cls.local(v)} = {cls.call('sample', v, count)}")
                     c("if m is not None:")
@@ -214,7 +307,7 @@ class ContrastiveDivergence:
         with c.indent():
             c.docstring(
                 "sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive) for every trained param: the\n"
-                "direction of one step, with dE/dtheta taken at the hidden means."
+                f"direction of one step.\n{STATISTICS_WORDS[positive_phase(cls)]}"
             )
             cls._unpack_params(stats)
             result = cls._emit(
@@ -253,19 +346,21 @@ param += delta""")
 
     def _monitor(self, cls, vis, hid) -> None:
         c = cls.code
-        g = monitor_graph(cls.a)
-        c(f"def _reconstruction_and_free_energy(self, {', '.join(map(cls.local, vis))}):")
-        with c.indent():
-            c.docstring(
-                "The mean-field reconstruction E[v | h = E[h | v]] of the visible units, and F(v),\n"
-                "computed together so that they share their products."
-            )
-            cls._unpack_params(g)
-            result = cls._emit(g)
-            recon = ", ".join(f"{v!r}: {result[f'recon_{v}']}" for v in vis)
-            c(f"return {{{recon}}}, {result['free']}")
-        c("")
-        c.block('''
+        metrics = monitor_metrics(cls)
+        if "recon_error" in metrics:
+            g = monitor_graph(cls.a)
+            c(f"def _reconstruction_and_free_energy(self, {', '.join(map(cls.local, vis))}):")
+            with c.indent():
+                c.docstring(
+                    "The mean-field reconstruction E[v | h = E[h | v]] of the visible units, and F(v),\n"
+                    "computed together so that they share their products."
+                )
+                cls._unpack_params(g)
+                result = cls._emit(g)
+                recon = ", ".join(f"{v!r}: {result[f'recon_{v}']}" for v in vis)
+                c(f"return {{{recon}}}, {result['free']}")
+            c("")
+            c.block('''
 def _monitor(self, data, masks):
     """Reconstruction error (over the observed units) and mean free energy of a few rows."""
     recon, free = self._reconstruction_and_free_energy(*data.values())
@@ -275,6 +370,18 @@ def _monitor(self, data, masks):
         error += float(np.sum(weight * (recon[name] - x) ** 2))
         count += float(np.sum(np.broadcast_to(weight, x.shape)))
     return {'recon_error': error / max(count, 1.0), 'free_energy': float(np.mean(free))}
+''')
+        elif "free_energy" in metrics:
+            c.block('''
+def _monitor(self, data, masks):
+    """The mean free energy of a few rows."""
+    return {'free_energy': float(np.mean(self._free_energy(*data.values())))}
+''')
+        else:
+            c.block('''
+def _monitor(self, data, masks):
+    """No metric: the model has no free energy in closed form."""
+    return {}
 ''')
         c("")
 
