@@ -136,7 +136,9 @@ def discrete(name: str, values, doc: str = "", **words) -> UnitType:
         "below_hint": f"map the data onto the values {text}",
         "values_text": text,
         "mean_words": "a mean",
-        "conditional_text": "E[{x} | {given}] over the values " + text + " with weights exp({field} * s)",
+        "conditional_text": "E[{x} | {given}] over the values "
+        + text.replace("{", "{{").replace("}", "}}")
+        + " with weights exp({field} * s)",
     }
     defaults.update(words)
     return UnitType(name, states, mean, log_partition, "values", doc or f"values {text}", **defaults)

@@ -60,6 +60,9 @@ class Op:
     # what is known of the sign of every entry from the operands': sign(signs, attrs) -> "+" (> 0),
     # "0+" (>= 0), "-", "0-" or None (unknown); None as a rule: nothing is known
     sign: Callable[[list, dict], str | None] | None = None
+    # the degree as a polynomial in some variable from the operands' degrees, for an op that is
+    # neither additive nor linear in its operands (square doubles it); None: not a polynomial
+    degree: Callable[[list, dict], float] | None = None
 
 
 # ---------------------------------------------------------------- shape rules
@@ -992,6 +995,8 @@ _SIGN_RULES = {
     "batch_sum": _same_sign,
 }
 BUILTIN_OPS = [replace(op, sign=_SIGN_RULES[op.name]) if op.name in _SIGN_RULES else op for op in BUILTIN_OPS]
+_DEGREE_RULES = {"square": lambda degrees, attrs: 2 * degrees[0]}
+BUILTIN_OPS = [replace(op, degree=_DEGREE_RULES[op.name]) if op.name in _DEGREE_RULES else op for op in BUILTIN_OPS]
 
 OPS: dict[str, Op] = {op.name: op for op in BUILTIN_OPS}
 

@@ -537,6 +537,8 @@ def _degrees(g: nx.DiGraph, x, hot: set) -> dict:
             out[n] = max(degrees)
         elif all(i in entry.linear_in for i in inside):  # x * x counts x twice: degree 2
             out[n] = sum(degrees)
+        elif entry.degree is not None:  # square(x): twice the degree of x
+            out[n] = entry.degree([out[a] if a in hot else 0 for a in operands], g.nodes[n]["attrs"])
         else:
             out[n] = math.inf
     return out
