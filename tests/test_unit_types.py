@@ -353,3 +353,58 @@ def test_a_third_party_unit_type_installed_through_an_entry_point(tmp_path):
     np.testing.assert_allclose(out["mean_h"], out["exact_mean_h"], rtol=1e-12)
     np.testing.assert_allclose(out["mean_v"], out["exact_mean_v"], rtol=1e-12)
     assert out["values"] == [-1.0, 0.0, 1.0] and out["epochs"] == 3
+
+
+# ---------------------------------------------------------------- conditions
+CONDITIONAL = """
+model crbm {
+    dim n = 4
+    dim m = 3
+    dim c = 2
+    visible v[n] : bernoulli
+    hidden h[m] : bernoulli
+    input x[c]
+    param W[n, m] ~ normal(0, 0.5)
+    param A[c, n] ~ normal(0, 0.5)
+    param B[c, m] ~ normal(0, 0.5)
+    param a[n] = 0
+    param b[m] = 0
+    energy = -(a @ v) - (b @ h) - v @ W @ h - x @ A @ v - x @ B @ h
+    train cd(k=1, lr=0.05, batch=10, epochs=2)
+}
+"""
+
+
+def test_a_condition_is_given_to_every_method_and_never_sampled():
+    """A conditional RBM: p(v | x) by enumeration at each x, against log_partition(x=...),
+    log_prob, free_energy, mean_h and the distribution of sample(n, x=...)."""
+    m = ebmc.load(CONDITIONAL).Crbm(seed=0)
+    set_params(m, np.random.default_rng(1), scale=0.8)
+    p = m.params
+    x = np.array([[1.0, -0.5], [0.2, 2.0]])
+    V = np.array(list(itertools.product([0.0, 1.0], repeat=4)))
+    H = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
+    log_z = m.log_partition(x=x)
+    assert log_z.shape == (2,)
+    for i in range(2):
+        E = np.array([[m.energy(v=v, h=h, x=x[i]) for h in H] for v in V])
+        assert log_z[i] == pytest.approx(np.log(np.exp(-E).sum()), rel=1e-12)
+        assert m.log_partition(x=x[i]) == pytest.approx(log_z[i], rel=1e-12)
+        xs = np.tile(x[i], (16, 1))
+        np.testing.assert_allclose(m.free_energy(v=V, x=xs), -np.log(np.exp(-E).sum(axis=1)), rtol=1e-12)
+        np.testing.assert_allclose(np.exp(m.log_prob(v=V, x=xs)).sum(), 1.0, rtol=1e-12)
+        by_hand = 1 / (1 + np.exp(-(p["b"] + V[5] @ p["W"] + x[i] @ p["B"])))
+        np.testing.assert_allclose(m.mean_h(v=V[5], x=x[i]), by_hand, rtol=1e-12)
+        draws = m.sample(20000, steps=20, x=x[i])
+        index = (draws @ 2 ** np.arange(3, -1, -1)).astype(int)
+        exact = np.exp(-E).sum(axis=1) / np.exp(-E).sum()
+        assert 0.5 * np.abs(np.bincount(index, minlength=16) / 20000 - exact).sum() < 0.03
+    data = (np.random.default_rng(0).random((50, 4)) < 0.5).astype(float)
+    conditions = np.random.default_rng(1).normal(size=(50, 2))
+    assert len(m.fit(data, x=conditions)) == 2
+    with pytest.raises(ValueError, match="x: expected shape"):
+        m.fit(data, x=conditions[:7])
+    with pytest.raises(TypeError):
+        m.sample(3)  # the condition is required
+    got = m.complete(np.array([True, False, True, False]), v=data[:3], x=conditions[:3])
+    np.testing.assert_array_equal(got[:, [0, 2]], data[:3, [0, 2]])

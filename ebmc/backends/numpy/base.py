@@ -224,6 +224,28 @@ class _EnergyModel:
         batches, single = self._batches(arrays)
         return self._unbatch(method(*batches), single)
 
+    def _conditions(self, arrays, rows):
+        """The checked conditions (`input`s) as batches of `rows` rows: an array of one sample's
+        shape is the same for every row."""
+        out = []
+        for name, value in arrays.items():
+            x = self._array(name, value)
+            shape = self._shape(self.variables[name][1])
+            if x.shape == shape:
+                x = np.broadcast_to(x, (rows,) + shape)
+            elif x.shape != (rows,) + shape:
+                raise ValueError(
+                    f"{name}: expected shape {shape} (one sample, for every row) or {(rows,) + shape}, got {x.shape}"
+                )
+            self._check_values(name, x)
+            out.append(x)
+        return out
+
+    @staticmethod
+    def _at_conditions(weight, given):
+        """weight(*states) with the conditions `given` (one row each) repeated for every state."""
+        return lambda *states: weight(*states, *(np.broadcast_to(x, (len(states[0]),) + x.shape[1:]) for x in given))
+
     def _mean_gradient(self, **arrays):
         """dict param -> mean over the samples of dE/dtheta (from the batch sums of _grad_sums)."""
         batches, _ = self._batches(arrays)

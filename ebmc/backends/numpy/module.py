@@ -255,19 +255,28 @@ class EnergyClass:
                     var.span.column,
                     length=var.span.length,
                 )
-        for var in self.m.inputs.values():
-            raise EbmcError(
-                f"'{var.name}' makes this a conditional energy model; the numpy backend of this version "
-                "generates unconditional models only (every group visible or hidden)",
-                var.span.line,
-                var.span.column,
-                length=var.span.length,
-            )
         check_names(self.m)
         for name in [*self.m.variables, *self.m.params]:  # the model's names keep their own first
             self.names.local(name)
 
     # ------------------------------------------------------------ helpers
+    @property
+    def conds(self) -> list[str]:
+        """The model's conditions (`input`s): given to every method that needs them, never sampled."""
+        return list(self.m.inputs)
+
+    def conditions_doc(self, rows: str) -> str:
+        if not self.conds:
+            return ""
+        return f"\nThe conditions {', '.join(self.conds)}: one sample (the same for every row) or {rows} rows."
+
+    def conditions_code(self, rows: str) -> None:
+        """Check the conditions given to a method and make each a batch of `rows` rows."""
+        if self.conds:
+            given = ", ".join(f"{x!r}: {self.names.exact(x)}" for x in self.conds)
+            targets = ", ".join(self.local(x) for x in self.conds)
+            self.code(f"{targets}{',' if len(self.conds) == 1 else ''} = self._conditions({{{given}}}, {rows})")
+
     def local(self, name: str) -> str:
         return self.names.local(name)
 
@@ -682,7 +691,7 @@ class EnergyClass:
 
     def _free_energy(self) -> None:
         g = self.a.graphs["free_energy"]
-        args = self.a.visible  # all of them, read or not: log_partition and fit pass every group
+        args = self.a.visible + self.conds  # all of them, read or not: log_partition and fit pass every group
         hidden = ", ".join(self.a.hidden)
         text, where = self._formula(g, "free_energy")
         tail = "".join(f"\n{line}" for line in where)
@@ -695,7 +704,7 @@ class EnergyClass:
 
     def _free_energy_of_energy(self) -> None:
         """A model without hidden units: F(v) = E(v)."""
-        args = self.a.visible
+        args = self.a.visible + self.conds
         doc = (
             f"F({', '.join(args)}) = E({', '.join(args)}): there are no hidden units to sum out; one value per sample."
         )
@@ -808,7 +817,8 @@ class EnergyClass:
     def _sample(self) -> None:
         c = self.code
         vis = self.a.visible
-        c("def sample(self, n, steps=None):")
+        conds = "".join(f", {self.names.exact(x)}" for x in self.conds)
+        c(f"def sample(self, n, steps=None{', *' + conds if conds else ''}):")
         with c.indent():
             c.docstring(
                 f"n draws of the visible units by Gibbs sampling, `steps` sweeps (default 1000)\n"
@@ -816,9 +826,11 @@ class EnergyClass:
                 f"each given the others (see _sweep). n and steps are whole numbers >= 1. Returns "
                 + ("an array" if len(vis) == 1 else "a dict name -> array")
                 + " with n rows."
+                + self.conditions_doc("n")
             )
             c('n = self._samples("n", n)')
             c('steps = 1000 if steps is None else self._count("steps", steps)')
+            self.conditions_code("n")
             self._start_states("n")
             c("for _ in range(steps):")
             with c.indent():
@@ -838,8 +850,10 @@ class EnergyClass:
         doc = (
             "Mean-field reconstruction: the hidden means given the visible units,\nthen the visible means given those."
         )
-        self._public("reconstruct", vis, doc, f"self._call(self._reconstruct, {self.kwargs(vis)})")
-        c(f"def _reconstruct(self, {', '.join(map(self.local, vis))}):")
+        self._public(
+            "reconstruct", vis + self.conds, doc, f"self._call(self._reconstruct, {self.kwargs(vis + self.conds)})"
+        )
+        c(f"def _reconstruct(self, {', '.join(map(self.local, vis + self.conds))}):")
         with c.indent():
             c.docstring("E[v | h = E[h | v]] for batches of the visible units.")
             count = f"{self.local(vis[0])}.shape[0]"
@@ -872,17 +886,21 @@ class EnergyClass:
             "The values where mask is False are not read (they may be anything, NaN included).\n"
             "steps: a whole number >= 1."
         )
-        c(f"def complete(self, mask, *, steps=200, {', '.join(map(self.names.exact, vis))}):")
+        c(f"def complete(self, mask, *, steps=200, {', '.join(map(self.names.exact, vis + self.conds))}):")
         with c.indent():
-            c.docstring(doc)
-            c(f"return self._complete(mask, steps, {self.kwargs(vis)})")
+            c.docstring(doc + self.conditions_doc("as many"))
+            given = "{" + ", ".join(f"{x!r}: {self.names.exact(x)}" for x in self.conds) + "}"
+            c(f"return self._complete(mask, steps, {given}, {self.kwargs(vis)})")
         c("")
-        c("def _complete(self, mask, steps, /, **visible):")
+        c("def _complete(self, mask, steps, conditions, /, **visible):")
         with c.indent():
             c.docstring("The clamped Gibbs chain of complete, after checking its arguments.")
             c('steps = self._count("steps", steps)')
             c('known, keep, single = self._masked_batches(visible, mask, "the visible units", required=True)')
             count = f"known[{vis[0]!r}].shape[0]"
+            if self.conds:
+                targets = ", ".join(self.local(x) for x in self.conds)
+                c(f"{targets}{',' if len(self.conds) == 1 else ''} = self._conditions(conditions, {count})")
             self._start_states(count, visible=False)
             for v in vis:
                 x, total = self.local(v), self.derived(v, "total_{}")
@@ -922,13 +940,17 @@ class EnergyClass:
         if not options:
             return
         has_free = "hidden" in self.a.summable or not self.a.hidden
+        conds = self.conds
         if has_free:
-            doc = f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, exactly (see log_partition)."
-            self._public("log_prob", vis, doc, f"self._call(self._log_prob, {self.kwargs(vis)})")
-            c(f"def _log_prob(self, {', '.join(map(self.local, vis))}):")
+            args = vis + conds
+            given = " | " + ", ".join(conds) if conds else ""
+            doc = f"log p({', '.join(vis)}{given}) = -F - log Z, exactly (see log_partition)."
+            self._public("log_prob", args, doc, f"self._call(self._log_prob, {self.kwargs(args)})")
+            c(f"def _log_prob(self, {', '.join(map(self.local, args))}):")
             with c.indent():
                 c.docstring(doc)
-                c(f"return -self._free_energy({', '.join(map(self.local, vis))}) - self.log_partition()")
+                z = f"self._log_partitions({', '.join(map(self.local, conds))})" if conds else "self.log_partition()"
+                c(f"return -self._free_energy({', '.join(map(self.local, args))}) - {z}")
             c("")
         sides = {
             "visible": "the visible units (the hidden ones summed out by F(v))" if self.a.hidden else "every unit",
@@ -936,27 +958,49 @@ class EnergyClass:
             "every": "every unit",
         }
         what = "\nor ".join(sides[label] for label, _, _ in options)
-        c("def log_partition(self):")
-        with c.indent():
-            c.docstring(
-                "log Z = log sum over every state of exp(-E), exactly, by enumerating the states of\n"
-                + what
-                + (",\nwhichever has fewer states" if len(options) > 1 else "")
-                + f"; in chunks of {2**14} states with a running log-sum-exp.\n"
-                f"At most {ENUMERATION_LIMIT} states (20 binary units): larger models need an estimate\n"
-                "(annealed importance sampling, AIS)."
-            )
-            specs = [self._state_spec(names) for _, names, _ in options]
-            c("options = [")
+        doc = (
+            "log Z = log sum over every state of exp(-E), exactly, by enumerating the states of\n"
+            + what
+            + (",\nwhichever has fewer states" if len(options) > 1 else "")
+            + f"; in chunks of {2**14} states with a running log-sum-exp.\n"
+            f"At most {ENUMERATION_LIMIT} states (20 binary units): larger models need an estimate\n"
+            "(annealed importance sampling, AIS)."
+        )
+        specs = [self._state_spec(names) for _, names, _ in options]
+        if not conds:
+            c("def log_partition(self):")
             with c.indent():
-                for (_, _, method), spec in zip(options, specs, strict=True):
-                    c(f"({method}, {spec}),")
-            c("]")
-            c("return self._enumerate(options)")
-        c("")
+                c.docstring(doc)
+                c("options = [")
+                with c.indent():
+                    for (_, _, method), spec in zip(options, specs, strict=True):
+                        c(f"({method}, {spec}),")
+                c("]")
+                c("return self._enumerate(options)")
+            c("")
+        else:
+            doc += f"\nlog Z depends on the conditions {', '.join(conds)}: one value per row of them."
+            self._public("log_partition", conds, doc, f"self._call(self._log_partitions, {self.kwargs(conds)})")
+            c(f"def _log_partitions(self, {', '.join(map(self.local, conds))}):")
+            with c.indent():
+                c.docstring("log Z at each row of the conditions, by enumeration (see log_partition).")
+                c(f"rows = {self.local(conds[0])}.shape[0]")
+                c("out = np.empty(rows)")
+                c("for row in range(rows):")
+                with c.indent():
+                    held = ", ".join(f"{self.local(x)}[row:row + 1]" for x in conds)
+                    c(f"given = ({held}{',' if len(conds) == 1 else ''})")
+                    c("options = [")
+                    with c.indent():
+                        for (_, _, method), spec in zip(options, specs, strict=True):
+                            c(f"(self._at_conditions({method}, given), {spec}),")
+                    c("]")
+                    c("out[row] = self._enumerate(options)")
+                c("return out")
+            c("")
         if any(label == "hidden" for label, _, _ in options):
             g = self.a.graphs["free_energy_hidden"]
-            args = self.a.hidden
+            args = self.a.hidden + self.conds
             text, where = self._formula(g, "free_energy")
             tail = "".join(f"\n{line}" for line in where)
             self._graph_method(

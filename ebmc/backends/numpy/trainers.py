@@ -142,7 +142,9 @@ class ContrastiveDivergence:
         start = "the persistent chains (one per row of a batch)" if self.persistent else "the batch itself"
         model = {x: cls.derived(x, "{}_model") for x in vis + hid}
         every = {x: cls.derived(x, "{}_all") for x in vis}
-        signature = ["self", "data", "mask=None", "*", *kw.split(", "), "verbose=False", "callback=None"]
+        conditions = {x: cls.derived(x, "{}_all") for x in cls.conds}
+        conds = [cls.names.exact(x) for x in cls.conds]
+        signature = ["self", "data", "mask=None", "*", *conds, *kw.split(", "), "verbose=False", "callback=None"]
         c.wrapped("def fit(", signature, "):")
         with c.indent():
             c.docstring(
@@ -179,6 +181,10 @@ class ContrastiveDivergence:
             for v in vis:
                 c(f"{every[v]} = arrays[{v!r}]")
             c(f"n = {every[vis[0]]}.shape[0]")
+            if cls.conds:
+                given = ", ".join(f"{x!r}: {cls.names.exact(x)}" for x in cls.conds)
+                held = ", ".join(conditions[x] for x in cls.conds)
+                c(f"{held}{',' if len(cls.conds) == 1 else ''} = self._conditions({{{given}}}, n)")
             c("velocity = {name: np.zeros_like(p) for name, p in self.params.items()}")
             c("watch = self.rng.choice(n, size=min(n, 256), replace=False)")
             chained = cls.swept()
@@ -196,19 +202,28 @@ class ContrastiveDivergence:
                     c("for low in range(0, n, batch):")
                     with c.indent():
                         c("rows = order[low:low + batch]")
-                        for v in vis:
-                            c(f"{cls.local(v)} = {every[v]}[rows]")
+                        for x in vis:
+                            c(f"{cls.local(x)} = {every[x]}[rows]")
+                        for x in cls.conds:
+                            c(f"{cls.local(x)} = {conditions[x]}[rows]")
                         c("m = None if weights is None else {name: array[rows] for name, array in weights.items()}")
                         count = f"{cls.local(vis[0])}.shape[0]"
                         if fast:
                             self._fast_phases(cls, vis, hid, model, count)
                         else:
                             self._phases(cls, vis, hid, model, count, positive, chained)
-                        args = ", ".join([*map(cls.local, vis + hid), *(model[x] for x in vis + hid)])
+                        args = ", ".join(
+                            [*map(cls.local, vis + hid), *(model[x] for x in vis + hid), *map(cls.local, cls.conds)]
+                        )
                         c(f"deltas = self._statistics({args})")
                         c(f"self._update(deltas, lr / {count}, momentum, weight_decay, velocity, lr)")
                     c("watched = None if weights is None else {name: w[watch] for name, w in weights.items()}")
-                    c("metrics = self._monitor({" + ", ".join(f"{v!r}: {every[v]}[watch]" for v in vis) + "}, watched)")
+                    watched = ", ".join(f"{conditions[x]}[watch]" for x in cls.conds)
+                    c(
+                        "metrics = self._monitor({"
+                        + ", ".join(f"{v!r}: {every[v]}[watch]" for v in vis)
+                        + f"}}, watched, ({watched}{',' if len(cls.conds) == 1 else ''}))"
+                    )
                     c("self._check_training(before, metrics, epoch + 1, lr)")
                     c("record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}")
                     c("history.append(record)")
@@ -237,7 +252,8 @@ class ContrastiveDivergence:
             start_state = model_names
         else:
             start_state = ", ".join(map(cls.local, vis + hid))
-        c(f"{model_names} = self._negative_phase({start_state}, k, m)")
+        conds = "".join(f"{cls.local(x)}, " for x in cls.conds)
+        c(f"{model_names} = self._negative_phase({start_state}, {conds}k, m)")
         if self.persistent:
             for v in vis:
                 c(f"self._chains_{v}[:{count}] = {model[v]}")
@@ -277,7 +293,7 @@ class ContrastiveDivergence:
 
     def _chain(self, cls, vis, hid) -> None:
         c = cls.code
-        c(f"def _negative_phase(self, {', '.join(map(cls.local, vis + hid))}, k, m):")
+        c(f"def _negative_phase(self, {', '.join(map(cls.local, vis + hid + cls.conds))}, k, m):")
         with c.indent():
             c.docstring(
                 "k sweeps of block Gibbs sampling, starting from hidden means (given the visible state):\n"
@@ -303,7 +319,8 @@ class ContrastiveDivergence:
     def _update(self, cls, stats, vis, hid) -> None:
         c = cls.code
         model = {x: cls.derived(x, "{}_model") for x in vis + hid}
-        c(f"def _statistics(self, {', '.join([*map(cls.local, vis + hid), *(model[x] for x in vis + hid)])}):")
+        args = [*map(cls.local, vis + hid), *(model[x] for x in vis + hid), *map(cls.local, cls.conds)]
+        c(f"def _statistics(self, {', '.join(args)}):")
         with c.indent():
             c.docstring(
                 "sum_b dE/dtheta(negative) - sum_b dE/dtheta(positive) for every trained param: the\n"
@@ -349,7 +366,7 @@ param += delta""")
         metrics = monitor_metrics(cls)
         if "recon_error" in metrics:
             g = monitor_graph(cls.a)
-            c(f"def _reconstruction_and_free_energy(self, {', '.join(map(cls.local, vis))}):")
+            c(f"def _reconstruction_and_free_energy(self, {', '.join(map(cls.local, vis + cls.conds))}):")
             with c.indent():
                 c.docstring(
                     "The mean-field reconstruction E[v | h = E[h | v]] of the visible units, and F(v),\n"
@@ -361,9 +378,9 @@ param += delta""")
                 c(f"return {{{recon}}}, {result['free']}")
             c("")
             c.block('''
-def _monitor(self, data, masks):
+def _monitor(self, data, masks, conditions):
     """Reconstruction error (over the observed units) and mean free energy of a few rows."""
-    recon, free = self._reconstruction_and_free_energy(*data.values())
+    recon, free = self._reconstruction_and_free_energy(*data.values(), *conditions)
     error, count = 0.0, 0.0
     for name, x in data.items():
         weight = 1.0 if masks is None else masks[name]
@@ -373,13 +390,13 @@ def _monitor(self, data, masks):
 ''')
         elif "free_energy" in metrics:
             c.block('''
-def _monitor(self, data, masks):
+def _monitor(self, data, masks, conditions):
     """The mean free energy of a few rows."""
-    return {'free_energy': float(np.mean(self._free_energy(*data.values())))}
+    return {'free_energy': float(np.mean(self._free_energy(*data.values(), *conditions)))}
 ''')
         else:
             c.block('''
-def _monitor(self, data, masks):
+def _monitor(self, data, masks, conditions):
     """No metric: the model has no free energy in closed form."""
     return {}
 ''')
