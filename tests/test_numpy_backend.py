@@ -309,16 +309,19 @@ def test_several_models_in_one_file():
     assert module.Small(seed=0).params["W"].shape == (64, 3)
 
 
-def test_conditional_models_are_refused_clearly():
+def test_a_conditional_model_takes_its_condition_everywhere():
     source = (
         (EXAMPLES / "rbm.ebm")
         .read_text()
         .replace("visible v[n_visible] : bernoulli", "input c[3]\n    visible v[n_visible] : bernoulli")
     )
     source = source.replace("- v @ W @ h", "- v @ W @ h - sum(c) * sum(h)")
-    with pytest.raises(ebmc.EbmcError, match="conditional energy model") as info:
-        ebmc.compile(source)
-    assert (info.value.line, info.value.column) == (6, 5)
+    m = ebmc.load(source, n_visible=4, n_hidden=3).Rbm(seed=0)
+    c = np.array([1.0, 2.0, -0.5])
+    v = np.array([1.0, 0.0, 1.0, 1.0])
+    by_hand = 1 / (1 + np.exp(-(m.params["b"] + v @ m.params["W"] + c.sum())))
+    np.testing.assert_allclose(m.mean_h(v=v, c=c), by_hand, rtol=1e-12)
+    assert m.sample(5, steps=3, c=c).shape == (5, 4)
 
 
 def test_spin_units_against_enumeration():

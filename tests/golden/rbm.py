@@ -274,6 +274,28 @@ class _EnergyModel:
         batches, single = self._batches(arrays)
         return self._unbatch(method(*batches), single)
 
+    def _conditions(self, arrays, rows):
+        """The checked conditions (`input`s) as batches of `rows` rows: an array of one sample's
+        shape is the same for every row."""
+        out = []
+        for name, value in arrays.items():
+            x = self._array(name, value)
+            shape = self._shape(self.variables[name][1])
+            if x.shape == shape:
+                x = np.broadcast_to(x, (rows,) + shape)
+            elif x.shape != (rows,) + shape:
+                raise ValueError(
+                    f"{name}: expected shape {shape} (one sample, for every row) or {(rows,) + shape}, got {x.shape}"
+                )
+            self._check_values(name, x)
+            out.append(x)
+        return out
+
+    @staticmethod
+    def _at_conditions(weight, given):
+        """weight(*states) with the conditions `given` (one row each) repeated for every state."""
+        return lambda *states: weight(*states, *(np.broadcast_to(x, (len(states[0]),) + x.shape[1:]) for x in given))
+
     def _mean_gradient(self, **arrays):
         """dict param -> mean over the samples of dE/dtheta (from the batch sums of _grad_sums)."""
         batches, _ = self._batches(arrays)
@@ -713,9 +735,9 @@ class Rbm(_EnergyModel):
         The values where mask is False are not read (they may be anything, NaN included).
         steps: a whole number >= 1.
         """
-        return self._complete(mask, steps, v=v)
+        return self._complete(mask, steps, {}, v=v)
 
-    def _complete(self, mask, steps, /, **visible):
+    def _complete(self, mask, steps, conditions, /, **visible):
         """The clamped Gibbs chain of complete, after checking its arguments."""
         steps = self._count("steps", steps)
         known, keep, single = self._masked_batches(visible, mask, "the visible units", required=True)
@@ -730,11 +752,11 @@ class Rbm(_EnergyModel):
         return self._unbatch(v, single)
 
     def log_prob(self, *, v):
-        """log p(v) = -F(v) - log Z, exactly (see log_partition)."""
+        """log p(v) = -F - log Z, exactly (see log_partition)."""
         return self._call(self._log_prob, v=v)
 
     def _log_prob(self, v):
-        """log p(v) = -F(v) - log Z, exactly (see log_partition)."""
+        """log p(v) = -F - log Z, exactly (see log_partition)."""
         return -self._free_energy(v) - self.log_partition()
 
     def log_partition(self):
@@ -810,7 +832,7 @@ class Rbm(_EnergyModel):
                     deltas = self._statistics(v, h, v_model, h_model)
                     self._update(deltas, lr / v.shape[0], momentum, weight_decay, velocity, lr)
                 watched = None if weights is None else {name: w[watch] for name, w in weights.items()}
-                metrics = self._monitor({'v': v_all[watch]}, watched)
+                metrics = self._monitor({'v': v_all[watch]}, watched, ())
                 self._check_training(before, metrics, epoch + 1, lr)
                 record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}
                 history.append(record)
@@ -876,9 +898,9 @@ class Rbm(_EnergyModel):
         _t1 = b + v @ W
         return {'v': _sigmoid(_sigmoid(_t1) @ W.T + a)}, -(v @ a) - _softplus(_t1).sum(axis=1)
 
-    def _monitor(self, data, masks):
+    def _monitor(self, data, masks, conditions):
         """Reconstruction error (over the observed units) and mean free energy of a few rows."""
-        recon, free = self._reconstruction_and_free_energy(*data.values())
+        recon, free = self._reconstruction_and_free_energy(*data.values(), *conditions)
         error, count = 0.0, 0.0
         for name, x in data.items():
             weight = 1.0 if masks is None else masks[name]
