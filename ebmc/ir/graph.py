@@ -24,7 +24,7 @@ Leaves (the model's names, numbers) are never named, nor the whole formula.
 The `where` lines come in the order of definition, each using only names
 defined above it, and the names are numbered in that order; the text is
 linear in the size of the graph. Every printer of formulas (text, LaTeX)
-names the same subexpressions.
+names the same subexpressions; the printers are in `ebmc.ir.printing`.
 """
 
 from __future__ import annotations
@@ -96,8 +96,10 @@ class Builder:
         shape = entry.shape([self.shape(a) for a in args], attrs)
         return self._node(op, tuple(args), attrs, shape)
 
-    def var(self, name: str, role: str, shape: tuple) -> int:
-        return self._node("var", (), {"shape": tuple(shape)}, tuple(shape), name=name, role=role)
+    def var(self, name: str, role: str, shape: tuple, **attrs) -> int:
+        """A unit group, data array, layer or param; `attrs` are facts about its values that
+        rewrites may use (`symmetric=True`: a square matrix equal to its transpose)."""
+        return self._node("var", (), {"shape": tuple(shape), **attrs}, tuple(shape), name=name, role=role)
 
     def const(self, value: float, shape: tuple = ()) -> int:
         return self._node("const", (), {"value": float(value), "shape": tuple(shape)}, tuple(shape))
@@ -194,7 +196,8 @@ def copy_into(b: Builder, src: nx.DiGraph, roots: Iterable, replace: dict | None
             continue
         d = src.nodes[n]
         if d["op"] == "var":
-            mapping[n] = b.var(d["name"], d["role"], d["shape"])
+            extra = {k: v for k, v in d["attrs"].items() if k != "shape"}
+            mapping[n] = b.var(d["name"], d["role"], d["shape"], **extra)
         elif d["op"] == "const":
             mapping[n] = b.const(d["attrs"]["value"], d["attrs"]["shape"])
         elif d["op"] == "numel":
@@ -222,18 +225,6 @@ def describe(g: nx.DiGraph) -> str:
     return "\n".join(lines)
 
 
-# how `formula` writes infix ops: (template, binding strength); anything else is written op(x, ...)
-_INFIX = {
-    "add": ("{0} + {1}", 1),
-    "sub": ("{0} - {1}", 1),
-    "mul": ("{0} * {1}", 2),
-    "div": ("{0} / {1}", 2),
-    "neg": ("-{0}", 3),
-    "pow": ("{0} ** {1}", 4),
-}
-LEAF_OPS = ("var", "const", "numel")
-
-
 def in_order(g: nx.DiGraph, roots: Iterable) -> list:
     """The nodes that `roots` need, in topological order (operands before their consumers)."""
     return list(nx.topological_sort(g.subgraph(upstream(g, roots))))
@@ -245,84 +236,21 @@ def formula(g: nx.DiGraph, n) -> str:
     One line, or, where subexpressions are named (see the module docstring), the formula
     and then one line `where _k = ...` for each name, in the order they are defined.
     """
-    text, where = formula_parts(g, n)
-    return "\n".join([text, *(f"where {name} = {body}" for name, body in where)])
+    from .printing import TextPrinter
+
+    return TextPrinter(g).doprint(n)
 
 
 def formula_parts(g: nx.DiGraph, n) -> tuple[str, list[tuple[str, str]]]:
     """The formula of node n and its where bindings: [(name, what it stands for)], each
     binding using only the names before it."""
-    shown, named = _plan(g, n)
-    return shown[n][0], [(name, body) for name, body in named.values()]
+    from .printing import TextPrinter
+
+    return TextPrinter(g).parts(n)
 
 
 def shared_names(g: nx.DiGraph, n) -> dict:
     """node -> `_k`: the subexpressions the formula of n names, in the order they are defined."""
-    return {m: name for m, (name, _) in _plan(g, n)[1].items()}
+    from .printing import shared_names as names
 
-
-def _plan(g: nx.DiGraph, root) -> tuple[dict, dict]:
-    """Write every node `root` needs, operands first, naming subexpressions as it goes.
-
-    Returns node -> (text, binding strength, nesting depth) as its consumers see it, and
-    node -> (name, text) for the named ones. One pass, no recursion: the formulas of graphs
-    thousands of nodes deep are written as easily as small ones.
-    """
-    order = in_order(g, [root])
-    uses = dict.fromkeys(order, 0)
-    for m in order:
-        for a in args(g, m):
-            uses[a] += 1
-    shown: dict = {}
-    named: dict = {}
-    for m in order:
-        operands = [shown[a] for a in args(g, m)]
-        text, prec = _write(g, m, operands)
-        op = g.nodes[m]["op"]
-        depth = 0 if op in LEAF_OPS else max((p[2] for p in operands), default=0) + (op != "broadcast")
-        long_and_shared = uses[m] > 1 and len(text) > SHARE_LENGTH
-        if m != root and op not in LEAF_OPS and (long_and_shared or depth >= NEST_DEPTH):
-            name = f"_{len(named) + 1}"
-            named[m] = (name, text)
-            shown[m] = (name, 9, 0)
-        else:
-            shown[m] = (text, prec, depth)
-    return shown, named
-
-
-def _write(g: nx.DiGraph, n, parts: list) -> tuple[str, int]:
-    """The text of node n and its binding strength, from its operands' (text, strength, ...)."""
-    d = g.nodes[n]
-    op = d["op"]
-    if op == "var":
-        return d["name"], 9
-    if op == "const":
-        v = d["attrs"]["value"]
-        text = str(int(v)) if float(v).is_integer() else f"{v:g}"
-        return text, (9 if v >= 0 else 3)
-    if op == "numel":
-        return "size(" + ", ".join(map(str, d["attrs"]["dims"])) + ")", 9
-    if op in _INFIX:
-        template, prec = _INFIX[op]
-        texts = []
-        for i, (text, p, *_) in enumerate(parts):
-            tighter = p > prec or (p == prec and i == 0 and op != "pow")
-            texts.append(text if tighter else f"({text})")
-        return template.format(*texts), prec
-    if op in ("tensordot", "batch_tensordot"):
-        k = d["attrs"].get("n", 1)
-        (x, px, *_), (y, py, *_) = parts
-        x = x if px >= 2 else f"({x})"
-        y = y if py > 2 else f"({y})"
-        prefix = "sum_batch " if op == "batch_tensordot" else ""
-        if k == 1:
-            return f"{prefix}{x} @ {y}", 2
-        return f"{prefix}{'outer' if k == 0 else f'tensordot{k}'}({parts[0][0]}, {parts[1][0]})", 9
-    if op == "transpose":
-        x, p = parts[0][:2]
-        return (f"{x}.T" if p >= 9 else f"({x}).T"), 9
-    if op == "broadcast":  # broadcasting is implicit in formulas, as in the language
-        return parts[0][:2]
-    if op == "sum_to" and d["attrs"]["shape"] == ():
-        return f"sum({parts[0][0]})", 9
-    return f"{op}({', '.join(p[0] for p in parts)})", 9
+    return names(g, n)

@@ -25,6 +25,9 @@ from .ops import FUNCTIONS, Function, ShapeError, fmt
 # elementwise ops of the table that are steps of derivatives, not functions of the language
 INTERNAL_OPS = ("neg", "sign", "step")
 
+# the attributes of a param declaration that its var node carries
+VAR_FACTS = ("symmetric",)
+
 BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "tensordot"}
 
 
@@ -134,7 +137,9 @@ def model_graph(model, output: str) -> Builder:
     for name, var in model.variables.items():
         env[name] = b.var(name, var.role, var.dims)
     for name, p in model.params.items():
-        env[name] = b.var(name, "param", p.dims)
+        # what the declaration says of the values (`symmetric`) is known to the rewrites
+        facts = {a: True for a in sorted(p.attrs) if a in VAR_FACTS}
+        env[name] = b.var(name, "param", p.dims, **facts)
     for layer in model.layers:
         env[layer.name] = lower_expr(b, layer.expr, env)
     b.output(output, lower_expr(b, getattr(model, output), env))

@@ -57,6 +57,15 @@ class Op:
     # of the result's shape that nothing else reads, with the result (None where it cannot)
     inplace: Callable[[list[Arg], int, dict, Any], str | None] | None = None
     fresh: bool = False  # the numpy rule makes a new array (when the result has an axis)
+    commutative: bool = False  # op(x, y) == op(y, x)
+    signs: tuple[float, ...] | None = None  # the op is sum_i signs[i] * args[i] (add, sub, neg)
+    product: bool = False  # the op is the product of its operands: k * z scales z
+    leaf: bool = False  # no operands: the node stands for a value of its own (a var, a number, a size)
+    named: bool = False  # a leaf that is one of the model's names (`name` and `role` on the node)
+    value: Callable[[dict], float] | None = None  # a leaf that is a number: the number, from its attrs
+    # how the language writes it, where it is an operator: a template over the operands' texts
+    # ({0}, {1}) and its binding strength (1 sum, 2 product, 3 minus sign, 4 power); else op(x, ...)
+    notation: tuple[str, int] | None = None
 
 
 # ---------------------------------------------------------------- shape rules
@@ -559,10 +568,18 @@ def _unary(name, numpy, sympy_rule, vjp, doc, **kw):
 
 BUILTIN_OPS: list[Op] = [
     # leaves
-    Op("var", 0, _target_shape, _leaf_numpy, doc="a unit group, data array, layer or param"),
-    Op("const", 0, _target_shape, _const_numpy, doc="a number, or an array filled with it"),
-    Op("numel", 0, _scalar, _numel_numpy, doc="the number of entries of a shape"),
-    Op("batch_size", 0, _scalar, lambda a, t, ctx: ctx.batch_size, doc="the number of samples"),
+    Op("var", 0, _target_shape, _leaf_numpy, doc="a unit group, data array, layer or param", leaf=True, named=True),
+    Op(
+        "const",
+        0,
+        _target_shape,
+        _const_numpy,
+        doc="a number, or an array filled with it",
+        leaf=True,
+        value=lambda attrs: attrs["value"],
+    ),
+    Op("numel", 0, _scalar, _numel_numpy, doc="the number of entries of a shape", leaf=True),
+    Op("batch_size", 0, _scalar, lambda a, t, ctx: ctx.batch_size, doc="the number of samples", leaf=True),
     # elementwise
     _unary(
         "neg",
@@ -574,6 +591,8 @@ BUILTIN_OPS: list[Op] = [
         linear_in=(0,),
         inplace=_inplace_ufunc("np.negative({0})"),
         fresh=True,
+        signs=(-1.0,),
+        notation=("-{0}", 3),
     ),
     Op(
         "add",
@@ -588,6 +607,9 @@ BUILTIN_OPS: list[Op] = [
         doc="x + y",
         inplace=_inplace_operator("+", True),
         fresh=True,
+        commutative=True,
+        signs=(1.0, 1.0),
+        notation=("{0} + {1}", 1),
     ),
     Op(
         "sub",
@@ -602,6 +624,8 @@ BUILTIN_OPS: list[Op] = [
         doc="x - y",
         inplace=_inplace_sub,
         fresh=True,
+        signs=(1.0, -1.0),
+        notation=("{0} - {1}", 1),
     ),
     Op(
         "mul",
@@ -615,6 +639,9 @@ BUILTIN_OPS: list[Op] = [
         doc="x * y",
         inplace=_inplace_operator("*", True),
         fresh=True,
+        commutative=True,
+        product=True,
+        notation=("{0} * {1}", 2),
     ),
     Op(
         "div",
@@ -626,6 +653,7 @@ BUILTIN_OPS: list[Op] = [
         elementwise=True,
         linear_in=(0,),
         doc="x / y",
+        notation=("{0} / {1}", 2),
         inplace=_inplace_operator("/", False),
         fresh=True,
     ),
@@ -638,6 +666,7 @@ BUILTIN_OPS: list[Op] = [
         _vjp_pow,
         elementwise=True,
         doc="x ** y",
+        notation=("{0} ** {1}", 4),
         fresh=True,
     ),
     _unary(
