@@ -203,7 +203,7 @@ def _largest_value(analysis, dims) -> tuple[str, int]:
             except Exception:  # a dim the model does not have (a plugin's graph): not ours to size
                 continue
             if size > best[1]:
-                what = f"'{d['name']}'" if d["op"] == "var" else f"a value of the {key.replace('_', ' ')} graph"
+                what = f"'{d['name']}'" if "name" in d else f"a value of the {key.replace('_', ' ')} graph"
                 best = (what, size)
     return best
 

@@ -112,6 +112,11 @@ class Builder:
             return self.const(float(size))
         return self._node("numel", (), {"dims": tuple(shape)}, ())
 
+    def leaf(self, d: dict) -> int:
+        """A copy of the leaf whose node attributes are d (a var, a number, a size)."""
+        extra = {k: v for k, v in d.items() if k not in ("op", "shape", "attrs", "args")}
+        return self._node(d["op"], (), d["attrs"], d["shape"], **extra)
+
     def transpose(self, n: int, perm: tuple) -> int:
         perm = tuple(perm)
         return n if perm == tuple(range(len(perm))) else self.add("transpose", n, perm=perm)
@@ -146,7 +151,8 @@ def outputs(g: nx.DiGraph) -> dict:
 
 def leaves(g: nx.DiGraph, role: str | None = None) -> dict:
     """name -> node of every var (of one role, if given)."""
-    return {d["name"]: n for n, d in g.nodes(data=True) if d["op"] == "var" and (role is None or d["role"] == role)}
+    ops = op_table()
+    return {d["name"]: n for n, d in g.nodes(data=True) if ops[d["op"]].named and (role is None or d["role"] == role)}
 
 
 def batched(g: nx.DiGraph) -> dict:
@@ -156,11 +162,13 @@ def batched(g: nx.DiGraph) -> dict:
     everything else is batched when an operand is, and batch reductions are not.
     """
     out = {}
+    ops = op_table()
     for n in nx.topological_sort(g):
         d = g.nodes[n]
-        if d["op"] == "var":
+        entry = ops[d["op"]]
+        if entry.named:
             out[n] = d["role"] in BATCHED_ROLES
-        elif d["op"] in ("batch_sum", "batch_tensordot"):
+        elif entry.batch:  # a sum over the batch, or its size
             out[n] = False
         else:
             out[n] = any(out[a] for a in g.predecessors(n))
@@ -195,13 +203,8 @@ def copy_into(b: Builder, src: nx.DiGraph, roots: Iterable, replace: dict | None
         if n in mapping:
             continue
         d = src.nodes[n]
-        if d["op"] == "var":
-            extra = {k: v for k, v in d["attrs"].items() if k != "shape"}
-            mapping[n] = b.var(d["name"], d["role"], d["shape"], **extra)
-        elif d["op"] == "const":
-            mapping[n] = b.const(d["attrs"]["value"], d["attrs"]["shape"])
-        elif d["op"] == "numel":
-            mapping[n] = b.numel(d["attrs"]["dims"])
+        if b.ops[d["op"]].leaf:
+            mapping[n] = b.leaf(d)
         else:
             mapping[n] = b.add(d["op"], *(mapping[a] for a in args(src, n)), **d["attrs"])
     return mapping
@@ -210,12 +213,14 @@ def copy_into(b: Builder, src: nx.DiGraph, roots: Iterable, replace: dict | None
 def describe(g: nx.DiGraph) -> str:
     """A readable listing of the graph, one line a node in topological order."""
     lines = []
+    ops = op_table()
     for n in nx.topological_sort(g):
         d = g.nodes[n]
-        if d["op"] == "var":
+        entry = ops[d["op"]]
+        if entry.named:
             what = f"{d['role']} {d['name']}"
-        elif d["op"] == "const":
-            what = f"const {d['attrs']['value']:g}"
+        elif entry.value is not None:
+            what = f"{d['op']} {entry.value(d['attrs']):g}"
         else:
             extra = {k: v for k, v in d["attrs"].items()}
             what = f"{d['op']}({', '.join(f'%{a}' for a in args(g, n))})" + (f" {extra}" if extra else "")

@@ -28,7 +28,15 @@ INTERNAL_OPS = ("neg", "sign", "step")
 # the attributes of a param declaration that its var node carries
 VAR_FACTS = ("symmetric",)
 
-BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "tensordot"}
+# operator -> (op, attrs); a contraction's messages are about '@' already
+BINARY_OPS = {
+    "+": ("add", {}),
+    "-": ("sub", {}),
+    "*": ("mul", {}),
+    "/": ("div", {}),
+    "**": ("pow", {}),
+    "@": ("tensordot", {"n": 1}),
+}
 
 
 def _error(message: str, span: ast.Span) -> EbmcError:
@@ -93,9 +101,8 @@ class _Lowerer:
     @staticmethod
     def visit_BinOp(b, e: ast.BinOp, env):
         left, right = lower_expr(b, e.left, env), lower_expr(b, e.right, env)
-        if e.op == "@":
-            return _apply(b, e.span, "tensordot", left, right, n=1)
-        return _apply(b, e.span, BINARY_OPS[e.op], left, right, what=f"in '{e.op}': ")
+        op, attrs = BINARY_OPS[e.op]
+        return _apply(b, e.span, op, left, right, what=f"in '{e.op}': " if not attrs else "", **attrs)
 
     @staticmethod
     def visit_Transpose(b, e: ast.Transpose, env):

@@ -72,7 +72,8 @@ class Simplifier(Builder):
     def value(self, n) -> float | None:
         """The number a constant node holds, else None."""
         d = self.g.nodes[n]
-        return d["attrs"]["value"] if d["op"] == "const" else None
+        rule = self.ops[d["op"]].value
+        return rule(d["attrs"]) if rule is not None else None
 
     def is_value(self, n, v: float) -> bool:
         return self.value(n) == v
@@ -105,8 +106,8 @@ class Simplifier(Builder):
                 stack.extend(pending)
                 continue
             stack.pop()
-            op = self.op(m)
-            self._numbers[m] = op == "const" if not operands else all(self._numbers[a] for a in operands)
+            number = self.ops[self.op(m)].value is not None
+            self._numbers[m] = number if not operands else all(self._numbers[a] for a in operands)
         return self._numbers[n]
 
     def term(self, n) -> int:
@@ -161,15 +162,10 @@ def prune(g: nx.DiGraph) -> nx.DiGraph:
 
 # ---------------------------------------------------------------- folding
 def _fold_scalar(b: Simplifier, op: str, values: list[float], attrs) -> float | None:
-    """The value of op on scalar constants, computed by the op's own numpy rule."""
-    from ..ir.evaluate import HELPERS, NumpyContext
-    from ..ir.ops import Arg
-
-    names = [f"x{i}" for i in range(len(values))]
-    code = b.ops[op].numpy([Arg(n, (), False) for n in names], attrs, NumpyContext({}))
+    """The value of op on numbers, by the op's scalar rule; None where it is not a finite number."""
     with np.errstate(all="ignore"):
         try:
-            result = float(eval(code, {"np": np, **HELPERS}, dict(zip(names, map(np.float64, values), strict=True))))
+            result = float(b.ops[op].scalar(*values))
         except (ArithmeticError, ValueError, TypeError):
             return None
     return result if math.isfinite(result) else None
@@ -371,10 +367,6 @@ NEG_X, NEG_Y = pattern("neg", X), pattern("neg", Y)
 CONTRACTIONS = ("tensordot", "batch_tensordot")
 # the ops that are linear in their one operand and write nothing of their own: -op(x) = op(-x)
 _UNARY_LINEAR = ("sum", "sum_to", "batch_sum", "transpose", "broadcast")
-_FOLDED = (
-    *("neg", "add", "sub", "mul", "div", "pow", "exp", "log", "sqrt", "abs", "square"),
-    *("sigmoid", "tanh", "relu", "softplus", "log_sigmoid", "sign", "step"),
-)
 _SCALED = pattern("mul", number("c", where=_finite_value), Z, name="scaled", commute=True)
 
 
@@ -384,7 +376,12 @@ def _rule(name, pat, replace, where=None, doc=""):
 
 RULES: list[Rule] = [
     # folding
-    _rule("fold", pattern(_FOLDED), _fold, doc="an elementwise op of numbers is a number"),
+    _rule(
+        "fold",
+        pattern(lambda op: op.elementwise and op.scalar is not None),
+        _fold,
+        doc="an elementwise op of numbers is a number (by the op's scalar rule)",
+    ),
     _rule(
         "zero-contraction",
         pattern(CONTRACTIONS, ZERO, X, commute=True),
