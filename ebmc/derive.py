@@ -751,7 +751,7 @@ class LatexPrinter(Printer):
         found = method(n, *args(self.g, n)) if method is not None else None
         if found is not None:
             return found
-        if self.rank(n) == 0:
+        if self.rank(n) == 0 or (self.is_name(n) and self.attrs(n).get("symmetric")):  # L^T = L
             return self._print(n)
         text = self._print(n)[0]
         return (f"{text}^\\top" if self.is_name(n) else f"({text})^\\top"), ATOM

@@ -49,3 +49,21 @@ def test_a_negated_product_of_a_number_is_written_with_the_number_negated():
     v = b.var("v", "visible", (3,))
     assert formula(b.g, b.add("neg", b.add("mul", b.const(0.5), v))) == "-0.5 * v"
     assert formula(b.g, b.add("neg", b.add("mul", v, b.const(0.5)))) == "-(v * 0.5)"
+
+
+def test_a_number_times_a_product_needs_no_parentheses():
+    """c * (x @ W) is (c * x) @ W: the language's left-to-right reading gives the same value."""
+    b = Builder()
+    v, W = b.var("v", "visible", (3,)), b.var("W", "param", (3, 3))
+    vW = b.add("tensordot", v, W, n=1)
+    assert formula(b.g, b.add("mul", b.const(0.5), vW)) == "0.5 * v @ W"
+    assert formula(b.g, b.add("mul", v, vW)) == "v * (v @ W)"
+    assert formula(b.g, b.add("mul", b.const(0.5), b.add("add", v, v))) == "0.5 * (v + v)"
+
+
+def test_latex_writes_a_symmetric_param_untransposed():
+    b = Builder()
+    v, L = b.var("v", "visible", (3,)), b.var("L", "param", (3, 3), symmetric=True)
+    W = b.var("W", "param", (3, 3))
+    assert LatexPrinter(b.g).doprint(b.add("tensordot", v, L, n=1)) == "L v"
+    assert LatexPrinter(b.g).doprint(b.add("tensordot", v, W, n=1)) == r"W^\top v"

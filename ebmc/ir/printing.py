@@ -177,6 +177,11 @@ class TextPrinter(Printer):
             return f"-{text}", 2
         return self._print_op(n, x)
 
+    def _print_mul(self, n, x, y):
+        if self.is_number(x) and self._print(y)[1] == 2:  # c * (x @ y) is (c * x) @ y: c * x @ y
+            return f"{self._print(x)[0]} * {self._print(y)[0]}", 2
+        return self._print_op(n, x, y)
+
     def _print_pow(self, n, x, y):
         return self._infix("{0} ** {1}", 4, (x, y), right_assoc=True)
 

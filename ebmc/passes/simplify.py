@@ -17,7 +17,9 @@ Like terms: a chain of +, - and products with a number is the sum
 sum_t c_t * t + c_0 over terms t (equal up to the order of the operands of +
 and *), so x - x = 0, (a + x) - x = a and 2 x - x = x; the sum is rebuilt
 where terms were alike or it writes fewer minus signs, with a zero of the
-result's shape where a cancelled term broadcast it.
+result's shape where a cancelled term broadcast it. Numbers come out of
+contractions ((c x) @ y = c (x @ y)) and a param declared `symmetric` is its
+own transpose, so that 0.5 v @ L + 0.5 v @ L.T meet as like terms: v @ L.
 
 No rewrite turns an inf or NaN into a number: a constant that does not fold to
 a finite number stays an op, and the rules that drop an operand (0 * x = 0,
