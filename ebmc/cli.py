@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("derive", help="print the energy, conditionals, free energy and gradients as formulas")
     d.add_argument("file", metavar="FILE")
     d.add_argument("--latex", action="store_true", help="write the formulas in LaTeX")
-    sub.add_parser("plugins", help="list unit types, functions, trainers and backends, and where each comes from")
+    sub.add_parser(
+        "plugins", help="list unit types, functions, trainers, backends and rewrite rules, and where each comes from"
+    )
     return p
 
 
@@ -281,6 +283,7 @@ def _plugins() -> int:
         ("functions", functions),
         ("trainers", rows("trainers", reg.trainers)),
         ("backends", rows("backends", reg.backends)),
+        ("rewrites", [(name, reg.origins.get(("rewrites", name), ""), r.doc) for name, r in reg.rewrites.items()]),
     ]
     for title, table in sections:
         print(f"{title}:")

@@ -43,7 +43,8 @@ import networkx as nx
 import numpy as np
 
 from .ir.evaluate import Plan, evaluate, resolve
-from .ir.graph import args, formula, formula_parts, in_order, leaves, shared_names
+from .ir.graph import args, formula, formula_parts, leaves
+from .ir.printing import Printer
 from .passes.symbolic import SymbolicError, lambdify, symbolic_gradients
 
 MAX_DIM = 3  # every dim is shrunk to at most this, so that sympy stays fast
@@ -161,7 +162,8 @@ def shrunk_dims(model, max_size: int = MAX_DIM) -> dict[str, int]:
 
 def random_point(analysis, dims: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """A value for every var of the model: units from their unit type's values, data by its type,
-    params ~ N(0, PARAM_STD). Drawn in file order, so a seed always gives the same point.
+    params ~ N(0, PARAM_STD), made symmetric or zero on the diagonal where declared so. Drawn in
+    file order, so a seed always gives the same point.
 
     A group of several units always holds more than one value: where every unit of a binary
     group is 0, the gradients that the group multiplies vanish and prove nothing.
@@ -182,7 +184,12 @@ def random_point(analysis, dims: dict, rng: np.random.Generator) -> dict[str, np
         else:
             out[name] = rng.normal(0.0, 1.0, shape)
     for name, p in model.params.items():
-        out[name] = rng.normal(0.0, PARAM_STD, resolve(p.dims, dims))
+        value = rng.normal(0.0, PARAM_STD, resolve(p.dims, dims))
+        if "symmetric" in p.attrs:  # what the declaration says holds: the derived graphs may use it
+            value = (value + value.T) / 2
+        if "zero_diagonal" in p.attrs:
+            np.fill_diagonal(value, 0.0)
+        out[name] = value
     return out
 
 
@@ -196,7 +203,7 @@ def _largest_value(analysis, dims) -> tuple[str, int]:
             except Exception:  # a dim the model does not have (a plugin's graph): not ours to size
                 continue
             if size > best[1]:
-                what = f"'{d['name']}'" if d["op"] == "var" else f"a value of the {key.replace('_', ' ')} graph"
+                what = f"'{d['name']}'" if "name" in d else f"a value of the {key.replace('_', ' ')} graph"
                 best = (what, size)
     return best
 
@@ -678,7 +685,7 @@ def latex(g: nx.DiGraph, n) -> str:
     return LatexPrinter(g).doprint(n)
 
 
-class LatexPrinter:
+class LatexPrinter(Printer):
     """Node -> LaTeX, dispatched on the op: `_print_<op>` (the sympy printers' pattern).
 
     Each method returns (text, binding strength). An op without a method of its
@@ -700,63 +707,36 @@ class LatexPrinter:
     }
 
     def __init__(self, g: nx.DiGraph):
-        self.g = g
-        self.names: dict = {}  # node -> LaTeX of the name of a subexpression defined on a where row
-        self._memo: dict = {}  # node -> its own (text, binding strength)
+        super().__init__(g)
         self._memo_transposed: dict = {}
+
+    def name_text(self, name: str) -> str:
+        return tex_escape(name)  # `_1` is written `\_1`
 
     def parts(self, n) -> tuple[str, list[tuple[str, str]]]:
         """The LaTeX of node n, and its where bindings [(name, LaTeX)]: the subexpressions that
-        the text formula names (`_1` is written `\\_1`)."""
-        self.names = {m: tex_escape(name) for m, name in shared_names(self.g, n).items()}
-        self._memo.clear()
-        self._memo_transposed.clear()
-        # operands first: then every method finds its operands written, and printing never
-        # recurses more than a few calls deep, however deep the graph
-        for m in in_order(self.g, [n]):
-            self._own(m)
-            self._transposed(m)
-        return self._own(n)[0], [(name, self._own(m)[0]) for m, name in self.names.items()]
+        the text formula names."""
+        self._memo_transposed = {}
+        text, where = super().parts(n)
+        return text, where
+
+    def where(self, name: str, body: str) -> str:
+        return rf"\text{{where }} {name} = {body}"
 
     def doprint(self, n) -> str:
         """The LaTeX of node n; with where bindings, rows of an `align` environment."""
         text, where = self.parts(n)
-        return " \\\\\n".join([text, *(rf"\text{{where }} {name} = {body}" for name, body in where)])
-
-    # -- helpers
-    def _print(self, n) -> tuple[str, int]:
-        """n as its consumers write it: its name where it has one."""
-        if n in self.names:
-            return self.names[n], ATOM
-        return self._own(n)
+        return " \\\\\n".join([text, *(self.where(name, body) for name, body in where)])
 
     def _own(self, n) -> tuple[str, int]:
         if n not in self._memo:
             self._memo[n] = self._dispatch(n)
+            self._transposed(n)  # operands first: n^T is written from its operands' too
         return self._memo[n]
 
-    def _dispatch(self, n) -> tuple[str, int]:
-        op = self.g.nodes[n]["op"]
-        method = getattr(self, f"_print_{op}", None)
-        if method is None:
-            if op in self.FUNCTIONS:
-                return self._call(self.FUNCTIONS[op], n)
-            return self._call(_op_name(op), n)
-        return method(n, *args(self.g, n))
-
-    def _rank(self, n) -> int:
-        return len(self.g.nodes[n]["shape"])
-
-    def _op(self, n) -> str:
-        return self.g.nodes[n]["op"]
-
-    def _wrap(self, n, at_least: int) -> str:
-        """n's text, in parentheses unless it binds at least as tightly as `at_least`."""
-        text, prec = self._print(n)
-        return text if prec >= at_least else f"({text})"
-
-    def _call(self, fn: str, n) -> tuple[str, int]:
-        return f"{fn}({', '.join(self._print(a)[0] for a in args(self.g, n))})", ATOM
+    def _print_op(self, n, *operands):
+        op = self.op(n)
+        return self._call(self.FUNCTIONS.get(op) or _op_name(op), operands)
 
     def _transposed(self, n) -> tuple[str, int]:
         """The LaTeX of n^T (n a vector or a matrix), undoing a transpose where there is one."""
@@ -765,24 +745,32 @@ class LatexPrinter:
         return self._memo_transposed[n]
 
     def _transpose(self, n) -> tuple[str, int]:
-        d = self.g.nodes[n]
         if n in self.names:
-            return (self.names[n] if self._rank(n) == 0 else f"{self.names[n]}^\\top"), ATOM
-        operands = args(self.g, n)
-        if d["op"] == "transpose" and len(d["shape"]) == 2:
-            return self._print(operands[0])
-        if d["op"] == "neg":
-            return f"-{self._wrap_transposed(operands[0], BIGOP)}", NEG
-        if d["op"] == "tensordot" and d["attrs"].get("n", 1) == 1 and self._rank(n) == 1:
-            x, y = operands
-            if (self._rank(x), self._rank(y)) == (1, 2):  # (W^T x)^T = x^T W
-                return f"{self._wrap_transposed(x, JUXTAPOSED)} {self._wrap(y, JUXTAPOSED)}", JUXTAPOSED
-            if (self._rank(x), self._rank(y)) == (2, 1):  # (W x)^T = x^T W^T
-                return f"{self._wrap_transposed(y, JUXTAPOSED)} {self._wrap_transposed(x, JUXTAPOSED)}", JUXTAPOSED
-        if self._rank(n) == 0:
+            return (self.names[n] if self.rank(n) == 0 else f"{self.names[n]}^\\top"), ATOM
+        method = getattr(self, f"_transpose_{self.op(n)}", None)
+        found = method(n, *args(self.g, n)) if method is not None else None
+        if found is not None:
+            return found
+        if self.rank(n) == 0 or (self.is_name(n) and self.attrs(n).get("symmetric")):  # L^T = L
             return self._print(n)
         text = self._print(n)[0]
-        return (f"{text}^\\top" if d["op"] == "var" else f"({text})^\\top"), ATOM
+        return (f"{text}^\\top" if self.is_name(n) else f"({text})^\\top"), ATOM
+
+    # n^T where the op writes it better than (n)^T (None: it does not)
+    def _transpose_transpose(self, n, x):
+        return self._print(x) if self.rank(n) == 2 else None
+
+    def _transpose_neg(self, n, x):
+        return f"-{self._wrap_transposed(x, BIGOP)}", NEG
+
+    def _transpose_tensordot(self, n, x, y):
+        if self.attrs(n).get("n", 1) != 1 or self.rank(n) != 1:
+            return None
+        if (self.rank(x), self.rank(y)) == (1, 2):  # (W^T x)^T = x^T W
+            return f"{self._wrap_transposed(x, JUXTAPOSED)} {self._wrap(y, JUXTAPOSED)}", JUXTAPOSED
+        if (self.rank(x), self.rank(y)) == (2, 1):  # (W x)^T = x^T W^T
+            return f"{self._wrap_transposed(y, JUXTAPOSED)} {self._wrap_transposed(x, JUXTAPOSED)}", JUXTAPOSED
+        return None
 
     def _wrap_transposed(self, n, at_least: int) -> str:
         text, prec = self._transposed(n)
@@ -820,10 +808,10 @@ class LatexPrinter:
         return f"-{self._wrap(x, BIGOP)}", NEG
 
     def _print_mul(self, n, x, y):
-        if self._op(x) == "const" and self._op(y) != "const":  # 2 x, -0.5 x (a const array is one number)
+        if self.is_number(x) and not self.is_number(y):  # 2 x, -0.5 x (a const array is one number)
             number, prec = self._print(x)
             return f"{number} {self._wrap(y, JUXTAPOSED)}", min(prec, JUXTAPOSED)
-        if self._rank(x) and self._rank(y):
+        if self.rank(x) and self.rank(y):
             return f"{self._wrap(x, PRODUCT)} \\odot {self._wrap(y, PRODUCT)}", PRODUCT
         return f"{self._wrap(x, PRODUCT)} \\cdot {self._wrap(y, PRODUCT)}", PRODUCT
 
@@ -833,7 +821,7 @@ class LatexPrinter:
     def _base(self, x) -> str:
         """x as the base of a power: a name or a number as it is, anything else in parentheses."""
         text, prec = self._print(x)
-        plain = self._op(x) in ("var", "const") or x in self.names
+        plain = self.is_name(x) or self.is_number(x) or x in self.names
         return text if plain and prec == ATOM else f"({text})"
 
     def _print_pow(self, n, x, y):
@@ -854,7 +842,7 @@ class LatexPrinter:
     # -- contractions and axes
     def _print_tensordot(self, n, x, y):
         k = self.g.nodes[n]["attrs"].get("n", 1)
-        ranks = (self._rank(x), self._rank(y))
+        ranks = (self.rank(x), self.rank(y))
         J = JUXTAPOSED
         if k == 1 and ranks == (1, 1):  # x^T y
             return f"{self._wrap_transposed(x, J)} {self._wrap(y, J)}", J
@@ -877,14 +865,14 @@ class LatexPrinter:
         return rf"\operatorname{{transpose}}_{{{perm}}}({self._print(x)[0]})", ATOM
 
     def _print_sum(self, n, x):
-        rank = self._rank(x)
+        rank = self.rank(x)
         if rank == 0:
             return self._print(x)
         index = "j" if rank == 1 else ",".join("ijkl"[:rank]) if rank <= 4 else "\\dots"
         text, prec = self._print(x)
         entry = (
             f"{text}_{{{index}}}"
-            if self._op(x) == "var" and "_" not in text and "mathit" not in text
+            if self.is_name(x) and "_" not in text and "mathit" not in text
             else f"[{text}]_{{{index}}}"
         )
         return rf"\sum_{{{index}}} {entry}", BIGOP

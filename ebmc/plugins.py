@@ -1,4 +1,4 @@
-"""The plugin registry: every op, unit type, trainer and backend, built-in or not.
+"""The plugin registry: every op, unit type, trainer, backend and rewrite rule, built-in or not.
 
 Extensions are found through entry points, one group per kind:
 
@@ -17,7 +17,13 @@ import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-GROUPS = {"ops": "ebmc.ops", "units": "ebmc.units", "trainers": "ebmc.trainers", "backends": "ebmc.backends"}
+GROUPS = {
+    "ops": "ebmc.ops",
+    "units": "ebmc.units",
+    "trainers": "ebmc.trainers",
+    "backends": "ebmc.backends",
+    "rewrites": "ebmc.rewrites",
+}
 
 
 @dataclass
@@ -26,6 +32,7 @@ class Registry:
     units: dict = field(default_factory=dict)
     trainers: dict = field(default_factory=dict)
     backends: dict = field(default_factory=dict)
+    rewrites: dict = field(default_factory=dict)  # name -> rewrite rule, in the order registered
     origins: dict = field(default_factory=dict)  # (kind, name) -> "distribution: module:attr"
 
     def add(self, kind: str, obj, origin: str = "") -> None:

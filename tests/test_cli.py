@@ -104,7 +104,8 @@ def plugins_listing(capsys) -> dict[str, dict[str, list[str]]]:
 
 def test_plugins_lists_unit_types_functions_trainers_and_backends_with_their_origin(capsys):
     listing = plugins_listing(capsys)
-    assert list(listing) == ["unit types", "functions", "trainers", "backends"]
+    assert list(listing) == ["unit types", "functions", "trainers", "backends", "rewrites"]
+    assert listing["rewrites"]["symmetric-transpose"][0] == "ebmc: ebmc.passes.simplify:RULES"
     assert listing["unit types"]["bernoulli"][0] == "ebmc: ebmc.units:BERNOULLI"
     assert listing["trainers"]["pcd"][0] == "ebmc: ebmc.backends.numpy.trainers:PCD"
     assert listing["backends"]["numpy"][0] == "ebmc: ebmc.backends.numpy:BACKEND"

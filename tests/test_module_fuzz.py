@@ -802,13 +802,18 @@ class ModelDriver:
 
 class Oracle:
     """On small float64 models, the derived numbers against brute force over the module's own
-    energy, at random params (N(0, 0.5), away from the kinks of relu and abs at 0)."""
+    energy, at random params (N(0, 0.5), away from the kinks of relu and abs at 0) that hold what
+    their declarations say (a symmetric param is symmetric: the compiler may use that W.T is W)."""
 
     def __init__(self, driver: ModelDriver):
         self.d = driver
         self.m = driver.cls(seed=2)
-        for p in self.m.params.values():
+        for name, p in self.m.params.items():
             p[...] = driver.rng.normal(0.0, 0.5, p.shape)
+            if "symmetric" in self.m.param_attrs[name]:
+                p[...] = (p + p.T) / 2
+            if "zero_diagonal" in self.m.param_attrs[name]:
+                np.fill_diagonal(p, 0.0)
         self.sizes = {k: int(np.prod(s)) for k, s in driver.shapes.items()}
 
     def states(self, names) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ from ebmc.plugins import registry
 
 PLUGIN = """
 import numpy as np
+from ebmc.backends.numpy.lowerings import Lowering
 from ebmc.ir.ops import Op
 
 
@@ -28,7 +29,17 @@ def _vjp(b, out, g, args, needs):
     return [b.add("mul", g, b.add("mul", b.const(3.0), b.add("square", args[0])))]
 
 
-CUBE = Op("cube", 1, _shape, _numpy, _sympy, _vjp, elementwise=True, doc="x ** 3")
+CUBE = Op(
+    "cube",
+    1,
+    _shape,
+    _sympy,
+    _vjp,
+    elementwise=True,
+    scalar=lambda x: x**3,
+    lowerings={"numpy": Lowering(_numpy, fresh=True)},
+    doc="x ** 3",
+)
 """
 
 

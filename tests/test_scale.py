@@ -143,7 +143,7 @@ def test_derived_formulas_name_what_is_shared_and_compute_the_graphs(tmp_path, b
     analysis = analyse(tmp_path, layered(6, body[0]))
     text = derive([analysis])
     if body is TWICE:  # s + s is collected into 2 * s, layer by layer: nothing is left to share
-        assert "E(v, h) = -sum(64 * (c @ W) * h) - v @ V @ h - b @ h" in text
+        assert "E(v, h) = -sum(64 * c @ W * h) - v @ V @ h - b @ h" in text
     else:
         assert "where _1 = " in text
     assert_formulas_compute_the_graphs(analysis, np.random.default_rng(1))

@@ -1,6 +1,7 @@
 """Drawing graphs: IR graph -> DOT (with the `graphviz` package) -> svg or png.
 
-One DOT node per IR node, labelled with its plain op name and shape; leaves
+One DOT node per IR node, labelled with its plain op name and shape (by
+`LabelPrinter`, a printer like the formulas' and LaTeX's); leaves
 are drawn by role (params as boxes, visible and hidden units as ellipses,
 data as parallelograms, constants as bare numbers); an output node carries its
 name (`E`, `dE/dW`, ...) on its first line and a double border. Edges go from
@@ -30,6 +31,7 @@ import networkx as nx
 from ..errors import EbmcError
 from ..ir.graph import args
 from ..ir.ops import fmt
+from ..ir.printing import Printer
 
 # the graphs `ebmc render --graph` offers, in the order they are listed
 GRAPHS = ("energy", "grad", "free_energy", "loss")
@@ -115,28 +117,39 @@ def _number(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
 
 
-def _node_lines(g: nx.DiGraph, n) -> tuple[list[str], dict]:
-    d = g.nodes[n]
-    op = d["op"]
-    if op == "var":
+class LabelPrinter(Printer):
+    """The lines of a node's label and its style, by `_print_<op>` like every printer; an op
+    without a method of its own is its name, its attrs and its shape."""
+
+    def label(self, n) -> tuple[list[str], dict]:
+        return self._dispatch(n)
+
+    def _print_var(self, n):
+        d = self.g.nodes[n]
         return [d["name"], f"{d['role']} {fmt(d['shape'])}"], _LEAF_STYLE.get(d["role"], _VAR_STYLE)
-    if op == "const":
-        return [_number(d["attrs"]["value"]) + ("" if not d["shape"] else f" {fmt(d['shape'])}")], _CONST_STYLE
-    extra = [f"{k}={v}" for k, v in d["attrs"].items() if k not in ("shape", "dims")]
-    if op == "numel":
-        extra = [f"of {fmt(d['attrs']['dims'])}"]
-    return [" ".join([op, *extra]), fmt(d["shape"])], _OP_STYLE
+
+    def _print_const(self, n):
+        shape = self.g.nodes[n]["shape"]
+        return [_number(self.attrs(n)["value"]) + ("" if not shape else f" {fmt(shape)}")], _CONST_STYLE
+
+    def _print_numel(self, n):
+        return [f"{self.op(n)} of {fmt(self.attrs(n)['dims'])}", fmt(self.g.nodes[n]["shape"])], _OP_STYLE
+
+    def _print_op(self, n, *operands):
+        extra = [f"{k}={v}" for k, v in self.attrs(n).items() if k not in ("shape", "dims")]
+        return [" ".join([self.op(n), *extra]), fmt(self.g.nodes[n]["shape"])], _OP_STYLE
 
 
 def add_graph(dot: graphviz.Digraph, g: nx.DiGraph, labels: Mapping[str, str] | None = None, prefix: str = "n") -> None:
     """Add one node per node of g and one edge per operand to `dot`; node ids start with `prefix`."""
     labels = labels or {}
+    printer = LabelPrinter(g)
     ids = {n: f"{prefix}{k}" for k, n in enumerate(g.nodes)}
     named: dict = {}
     for name, n in g.graph.get("outputs", {}).items():
         named.setdefault(n, []).append(labels.get(name, name))
     for n in nx.topological_sort(g):
-        lines, style = _node_lines(g, n)
+        lines, style = printer.label(n)
         style = dict(style)
         if n in named:
             lines = [", ".join(named[n]) + " =", *lines]

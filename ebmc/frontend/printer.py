@@ -6,6 +6,7 @@ from . import ast
 
 # binding strength: higher binds tighter
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "neg": 3, "**": 4}
+RIGHT_ASSOCIATIVE = frozenset({"**"})  # the operators of the language that group from the right
 
 
 def unparse(e: ast.Expr) -> str:
@@ -33,7 +34,7 @@ def _text(e) -> tuple[str, int]:
         prec = _PREC[e.op]
         left, lp = _text(e.left)
         right, rp = _text(e.right)
-        if e.op == "**":  # right-associative
+        if e.op in RIGHT_ASSOCIATIVE:
             left = left if lp > prec else f"({left})"
             right = right if rp >= prec else f"({right})"
         else:

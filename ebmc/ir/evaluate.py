@@ -1,6 +1,8 @@
 """Evaluate a graph numerically, with the same numpy code the backend emits.
 
-Each node's value is computed by the op table's `numpy` rule: the rule returns
+Each node's value is computed by the numpy backend's lowering of its op
+(`backends/numpy/lowerings.py`, imported when first needed: the backend is a
+later stage, and this evaluator serves tests and checks): the lowering returns
 a small expression whose operands are generated temporaries (`t12`, ...), and
 that expression is evaluated with the operand values bound to those names. No
 user text is ever part of the code. This is the reference every numerical test
@@ -26,7 +28,14 @@ import numpy as np
 
 from . import runtime
 from .graph import args, batched, op_table
-from .ops import Arg
+
+
+def _lowerings():
+    """(Arg, lowering) of the numpy backend."""
+    from ..backends.numpy.lowerings import Arg, lowering
+
+    return Arg, lowering
+
 
 # the generated module defines the same functions, from the same source text
 HELPERS = {"_" + name: fn for name, fn in runtime.load().items()}
@@ -37,7 +46,7 @@ class EvaluationError(Exception):
 
 
 class NumpyContext:
-    """What the op table's numpy rules ask of the code they are emitted into.
+    """What the numpy lowerings ask of the code they are emitted into.
 
     The numpy backend has a context with the same five members; this one is for
     evaluation, so dims are known numbers and the batch size is a literal.
@@ -83,13 +92,13 @@ class NumpyContext:
 
 # a constant expression with more entries than this is evaluated only where it is one number repeated
 CONSTANT_ENTRIES = 4096
-LEAVES = ("var", "const", "numel", "batch_size")
 
 
 def constant_value(b, n, memo: dict) -> np.ndarray | None:
     """The value of node n of builder b if n is built from `const` leaves alone, else None.
 
-    Evaluated in float64 by the op table's numpy rules, like `evaluate`. A value that is one
+    Evaluated in float64: a repeated number by the op's scalar rule, an array by the numpy
+    lowerings, like `evaluate`. A value that is one
     number repeated over a shape with dim names (or a large one) is that number, a 0-d array;
     elementwise ops keep such values repeated numbers. None also where the value is unknown
     (a sum over dim names, a rule that fails). `memo` (node -> value or None) is the caller's,
@@ -103,9 +112,10 @@ def constant_value(b, n, memo: dict) -> np.ndarray | None:
             stack.pop()
             continue
         d = b.g.nodes[m]
-        if d["op"] in LEAVES:
+        entry = ops[d["op"]]
+        if entry.leaf:
             stack.pop()
-            memo[m] = np.asarray(float(d["attrs"]["value"])) if d["op"] == "const" else None
+            memo[m] = np.asarray(float(entry.value(d["attrs"]))) if entry.value is not None else None
             continue
         operands = b.args(m)
         pending = [a for a in operands if a not in memo]
@@ -125,15 +135,22 @@ def _small(shape) -> bool:
 def _apply_constant(op, d, operands, values, b) -> np.ndarray | None:
     shapes = [b.shape(a) for a in operands]
     repeated = op.elementwise and all(v.ndim == 0 for v in values)
-    if repeated:  # an elementwise op of repeated numbers is a repeated number: compute it on one entry
+    if repeated and op.scalar is not None:  # an elementwise op of repeated numbers is a repeated number
+        try:
+            return np.asarray(op.scalar(*(float(v) for v in values)), dtype=np.float64)
+        except Exception:  # a plugin's rule that cannot run on these numbers: the value is unknown
+            return None
+    if repeated:  # compute it on one entry
         shapes = [() for _ in operands]
     elif not (_small(d["shape"]) and all(_small(s) for s in shapes)):
         return None
     else:
         values = [np.broadcast_to(v, s) for v, s in zip(values, shapes, strict=True)]
     names = [f"t{i}" for i in range(len(values))]
+    Arg, lowering = _lowerings()
     try:
-        code = op.numpy([Arg(t, s, False) for t, s in zip(names, shapes, strict=True)], d["attrs"], _CONSTANT_CTX)
+        rule = lowering(op.name).code
+        code = rule([Arg(t, s, False) for t, s in zip(names, shapes, strict=True)], d["attrs"], _CONSTANT_CTX)
         with np.errstate(all="ignore"):
             value = np.asarray(
                 eval(code, {"np": np, **HELPERS}, dict(zip(names, values, strict=True))), dtype=np.float64
@@ -180,16 +197,17 @@ class Plan:
         # an empty __builtins__ makes np.multiply.outer crash the interpreter (numpy 2.4)
         self.namespace = {"np": np, **HELPERS}
         ops = op_table()
+        Arg, lowering = _lowerings()
         self.steps = []  # (node, var name or None, code object or None, operand nodes, expected shape)
         for n in nx.topological_sort(g.subgraph(need)):
             d = g.nodes[n]
             expected = self.full_shape(n)
-            if d["op"] == "var":
+            if ops[d["op"]].named:
                 self.steps.append((n, d["name"], None, (), expected))
                 continue
             operands = args(g, n)
             arg_list = [Arg(f"t{a}", g.nodes[a]["shape"], self.is_batched[a]) for a in operands]
-            text = ops[d["op"]].numpy(arg_list, d["attrs"], ctx)
+            text = lowering(d["op"]).code(arg_list, d["attrs"], ctx)
             code = compile(text, f"<{d['op']} %{n}>", "eval")
             self.steps.append((n, None, (code, text), operands, expected))
 

@@ -24,7 +24,7 @@ Leaves (the model's names, numbers) are never named, nor the whole formula.
 The `where` lines come in the order of definition, each using only names
 defined above it, and the names are numbered in that order; the text is
 linear in the size of the graph. Every printer of formulas (text, LaTeX)
-names the same subexpressions.
+names the same subexpressions; the printers are in `ebmc.ir.printing`.
 """
 
 from __future__ import annotations
@@ -96,8 +96,10 @@ class Builder:
         shape = entry.shape([self.shape(a) for a in args], attrs)
         return self._node(op, tuple(args), attrs, shape)
 
-    def var(self, name: str, role: str, shape: tuple) -> int:
-        return self._node("var", (), {"shape": tuple(shape)}, tuple(shape), name=name, role=role)
+    def var(self, name: str, role: str, shape: tuple, **attrs) -> int:
+        """A unit group, data array, layer or param; `attrs` are facts about its values that
+        rewrites may use (`symmetric=True`: a square matrix equal to its transpose)."""
+        return self._node("var", (), {"shape": tuple(shape), **attrs}, tuple(shape), name=name, role=role)
 
     def const(self, value: float, shape: tuple = ()) -> int:
         return self._node("const", (), {"value": float(value), "shape": tuple(shape)}, tuple(shape))
@@ -109,6 +111,11 @@ class Builder:
                 size *= d
             return self.const(float(size))
         return self._node("numel", (), {"dims": tuple(shape)}, ())
+
+    def leaf(self, d: dict) -> int:
+        """A copy of the leaf whose node attributes are d (a var, a number, a size)."""
+        extra = {k: v for k, v in d.items() if k not in ("op", "shape", "attrs", "args")}
+        return self._node(d["op"], (), d["attrs"], d["shape"], **extra)
 
     def transpose(self, n: int, perm: tuple) -> int:
         perm = tuple(perm)
@@ -144,7 +151,8 @@ def outputs(g: nx.DiGraph) -> dict:
 
 def leaves(g: nx.DiGraph, role: str | None = None) -> dict:
     """name -> node of every var (of one role, if given)."""
-    return {d["name"]: n for n, d in g.nodes(data=True) if d["op"] == "var" and (role is None or d["role"] == role)}
+    ops = op_table()
+    return {d["name"]: n for n, d in g.nodes(data=True) if ops[d["op"]].named and (role is None or d["role"] == role)}
 
 
 def batched(g: nx.DiGraph) -> dict:
@@ -154,11 +162,13 @@ def batched(g: nx.DiGraph) -> dict:
     everything else is batched when an operand is, and batch reductions are not.
     """
     out = {}
+    ops = op_table()
     for n in nx.topological_sort(g):
         d = g.nodes[n]
-        if d["op"] == "var":
+        entry = ops[d["op"]]
+        if entry.named:
             out[n] = d["role"] in BATCHED_ROLES
-        elif d["op"] in ("batch_sum", "batch_tensordot"):
+        elif entry.batch:  # a sum over the batch, or its size
             out[n] = False
         else:
             out[n] = any(out[a] for a in g.predecessors(n))
@@ -193,12 +203,8 @@ def copy_into(b: Builder, src: nx.DiGraph, roots: Iterable, replace: dict | None
         if n in mapping:
             continue
         d = src.nodes[n]
-        if d["op"] == "var":
-            mapping[n] = b.var(d["name"], d["role"], d["shape"])
-        elif d["op"] == "const":
-            mapping[n] = b.const(d["attrs"]["value"], d["attrs"]["shape"])
-        elif d["op"] == "numel":
-            mapping[n] = b.numel(d["attrs"]["dims"])
+        if b.ops[d["op"]].leaf:
+            mapping[n] = b.leaf(d)
         else:
             mapping[n] = b.add(d["op"], *(mapping[a] for a in args(src, n)), **d["attrs"])
     return mapping
@@ -207,12 +213,14 @@ def copy_into(b: Builder, src: nx.DiGraph, roots: Iterable, replace: dict | None
 def describe(g: nx.DiGraph) -> str:
     """A readable listing of the graph, one line a node in topological order."""
     lines = []
+    ops = op_table()
     for n in nx.topological_sort(g):
         d = g.nodes[n]
-        if d["op"] == "var":
+        entry = ops[d["op"]]
+        if entry.named:
             what = f"{d['role']} {d['name']}"
-        elif d["op"] == "const":
-            what = f"const {d['attrs']['value']:g}"
+        elif entry.value is not None:
+            what = f"{d['op']} {entry.value(d['attrs']):g}"
         else:
             extra = {k: v for k, v in d["attrs"].items()}
             what = f"{d['op']}({', '.join(f'%{a}' for a in args(g, n))})" + (f" {extra}" if extra else "")
@@ -220,18 +228,6 @@ def describe(g: nx.DiGraph) -> str:
     for name, n in outputs(g).items():
         lines.append(f"{name} = %{n}")
     return "\n".join(lines)
-
-
-# how `formula` writes infix ops: (template, binding strength); anything else is written op(x, ...)
-_INFIX = {
-    "add": ("{0} + {1}", 1),
-    "sub": ("{0} - {1}", 1),
-    "mul": ("{0} * {1}", 2),
-    "div": ("{0} / {1}", 2),
-    "neg": ("-{0}", 3),
-    "pow": ("{0} ** {1}", 4),
-}
-LEAF_OPS = ("var", "const", "numel")
 
 
 def in_order(g: nx.DiGraph, roots: Iterable) -> list:
@@ -245,84 +241,21 @@ def formula(g: nx.DiGraph, n) -> str:
     One line, or, where subexpressions are named (see the module docstring), the formula
     and then one line `where _k = ...` for each name, in the order they are defined.
     """
-    text, where = formula_parts(g, n)
-    return "\n".join([text, *(f"where {name} = {body}" for name, body in where)])
+    from .printing import TextPrinter
+
+    return TextPrinter(g).doprint(n)
 
 
 def formula_parts(g: nx.DiGraph, n) -> tuple[str, list[tuple[str, str]]]:
     """The formula of node n and its where bindings: [(name, what it stands for)], each
     binding using only the names before it."""
-    shown, named = _plan(g, n)
-    return shown[n][0], [(name, body) for name, body in named.values()]
+    from .printing import TextPrinter
+
+    return TextPrinter(g).parts(n)
 
 
 def shared_names(g: nx.DiGraph, n) -> dict:
     """node -> `_k`: the subexpressions the formula of n names, in the order they are defined."""
-    return {m: name for m, (name, _) in _plan(g, n)[1].items()}
+    from .printing import shared_names as names
 
-
-def _plan(g: nx.DiGraph, root) -> tuple[dict, dict]:
-    """Write every node `root` needs, operands first, naming subexpressions as it goes.
-
-    Returns node -> (text, binding strength, nesting depth) as its consumers see it, and
-    node -> (name, text) for the named ones. One pass, no recursion: the formulas of graphs
-    thousands of nodes deep are written as easily as small ones.
-    """
-    order = in_order(g, [root])
-    uses = dict.fromkeys(order, 0)
-    for m in order:
-        for a in args(g, m):
-            uses[a] += 1
-    shown: dict = {}
-    named: dict = {}
-    for m in order:
-        operands = [shown[a] for a in args(g, m)]
-        text, prec = _write(g, m, operands)
-        op = g.nodes[m]["op"]
-        depth = 0 if op in LEAF_OPS else max((p[2] for p in operands), default=0) + (op != "broadcast")
-        long_and_shared = uses[m] > 1 and len(text) > SHARE_LENGTH
-        if m != root and op not in LEAF_OPS and (long_and_shared or depth >= NEST_DEPTH):
-            name = f"_{len(named) + 1}"
-            named[m] = (name, text)
-            shown[m] = (name, 9, 0)
-        else:
-            shown[m] = (text, prec, depth)
-    return shown, named
-
-
-def _write(g: nx.DiGraph, n, parts: list) -> tuple[str, int]:
-    """The text of node n and its binding strength, from its operands' (text, strength, ...)."""
-    d = g.nodes[n]
-    op = d["op"]
-    if op == "var":
-        return d["name"], 9
-    if op == "const":
-        v = d["attrs"]["value"]
-        text = str(int(v)) if float(v).is_integer() else f"{v:g}"
-        return text, (9 if v >= 0 else 3)
-    if op == "numel":
-        return "size(" + ", ".join(map(str, d["attrs"]["dims"])) + ")", 9
-    if op in _INFIX:
-        template, prec = _INFIX[op]
-        texts = []
-        for i, (text, p, *_) in enumerate(parts):
-            tighter = p > prec or (p == prec and i == 0 and op != "pow")
-            texts.append(text if tighter else f"({text})")
-        return template.format(*texts), prec
-    if op in ("tensordot", "batch_tensordot"):
-        k = d["attrs"].get("n", 1)
-        (x, px, *_), (y, py, *_) = parts
-        x = x if px >= 2 else f"({x})"
-        y = y if py > 2 else f"({y})"
-        prefix = "sum_batch " if op == "batch_tensordot" else ""
-        if k == 1:
-            return f"{prefix}{x} @ {y}", 2
-        return f"{prefix}{'outer' if k == 0 else f'tensordot{k}'}({parts[0][0]}, {parts[1][0]})", 9
-    if op == "transpose":
-        x, p = parts[0][:2]
-        return (f"{x}.T" if p >= 9 else f"({x}).T"), 9
-    if op == "broadcast":  # broadcasting is implicit in formulas, as in the language
-        return parts[0][:2]
-    if op == "sum_to" and d["attrs"]["shape"] == ():
-        return f"sum({parts[0][0]})", 9
-    return f"{op}({', '.join(p[0] for p in parts)})", 9
+    return names(g, n)

@@ -25,7 +25,18 @@ from .ops import FUNCTIONS, Function, ShapeError, fmt
 # elementwise ops of the table that are steps of derivatives, not functions of the language
 INTERNAL_OPS = ("neg", "sign", "step")
 
-BINARY_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "tensordot"}
+# the attributes of a param declaration that its var node carries
+VAR_FACTS = ("symmetric",)
+
+# operator -> (op, attrs); a contraction's messages are about '@' already
+BINARY_OPS = {
+    "+": ("add", {}),
+    "-": ("sub", {}),
+    "*": ("mul", {}),
+    "/": ("div", {}),
+    "**": ("pow", {}),
+    "@": ("tensordot", {"n": 1}),
+}
 
 
 def _error(message: str, span: ast.Span) -> EbmcError:
@@ -90,9 +101,8 @@ class _Lowerer:
     @staticmethod
     def visit_BinOp(b, e: ast.BinOp, env):
         left, right = lower_expr(b, e.left, env), lower_expr(b, e.right, env)
-        if e.op == "@":
-            return _apply(b, e.span, "tensordot", left, right, n=1)
-        return _apply(b, e.span, BINARY_OPS[e.op], left, right, what=f"in '{e.op}': ")
+        op, attrs = BINARY_OPS[e.op]
+        return _apply(b, e.span, op, left, right, what=f"in '{e.op}': " if not attrs else "", **attrs)
 
     @staticmethod
     def visit_Transpose(b, e: ast.Transpose, env):
@@ -134,7 +144,9 @@ def model_graph(model, output: str) -> Builder:
     for name, var in model.variables.items():
         env[name] = b.var(name, var.role, var.dims)
     for name, p in model.params.items():
-        env[name] = b.var(name, "param", p.dims)
+        # what the declaration says of the values (`symmetric`) is known to the rewrites
+        facts = {a: True for a in sorted(p.attrs) if a in VAR_FACTS}
+        env[name] = b.var(name, "param", p.dims, **facts)
     for layer in model.layers:
         env[layer.name] = lower_expr(b, layer.expr, env)
     b.output(output, lower_expr(b, getattr(model, output), env))

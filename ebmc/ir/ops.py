@@ -1,11 +1,19 @@
-"""The op table: one entry per primitive, read by every pass.
+"""The op table: one entry per primitive, what it means, read by every pass.
 
 Each `Op` carries
   shape(in_shapes, attrs)           the per-sample shape rule (raises ShapeError),
-  numpy(args, attrs, ctx)           a numpy expression (args are `Arg`s: code text, shape, batched),
-  sympy(values, attrs)              the same computation on object arrays of sympy expressions,
+  sympy(values, attrs)              the computation on object arrays of sympy expressions,
   vjp(b, out, g, args, needs)       the vector-Jacobian product, built from other ops with the
-                                    graph builder `b`; returns one adjoint node (or None) per arg.
+                                    graph builder `b`; returns one adjoint node (or None) per arg,
+  scalar(*floats)                   the value on numbers, for constant folding (None: not folded),
+
+and flags that passes read instead of comparing op names: leaf, named (a
+var), value (a constant's number), elementwise, additive, linear_in,
+commutative, signs (a signed sum), product, batch (sees the batch axis),
+batch_sum (the op that sums this one over the batch), and notation (how
+formulas write it). How an op is computed belongs to a backend: the numpy
+backend's lowerings are in `ebmc/backends/numpy/lowerings.py`, and an op of a
+plugin may bring its own in `lowerings` (backend name -> lowering).
 
 Shapes are tuples of ints and dim names. Elementwise ops broadcast like numpy;
 `tensordot` (the language's `@`) contracts the last `n` axes of its first operand
@@ -19,8 +27,9 @@ The batch axis is not part of any shape. Only three entries know about it:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,33 +42,33 @@ class ShapeError(Exception):
 
 
 @dataclass(frozen=True)
-class Arg:
-    """One operand as the numpy emitter sees it."""
-
-    code: str
-    shape: Shape
-    batched: bool
-
-
-@dataclass(frozen=True)
 class Op:
     name: str
     arity: int
     shape: Callable[[list[Shape], dict], Shape]
-    numpy: Callable[[list[Arg], dict, Any], str]
     sympy: Callable[[list[np.ndarray], dict], np.ndarray] | None = None
     vjp: Callable | None = None
     elementwise: bool = False
     additive: bool = False  # op(x + y) == op(x) + op(y) in every arg at once (add, sub, neg, ...)
     linear_in: tuple[int, ...] = ()  # args the op is linear in when the others are held fixed
     doc: str = ""
-    # numpy, in place: inplace(args, i, attrs, ctx) is a statement that overwrites args[i], a new array
-    # of the result's shape that nothing else reads, with the result (None where it cannot)
-    inplace: Callable[[list[Arg], int, dict, Any], str | None] | None = None
-    fresh: bool = False  # the numpy rule makes a new array (when the result has an axis)
-    # what is known of the sign of every entry from the operands': sign(signs, attrs) -> "+" (> 0),
+    scalar: Callable[..., float] | None = None  # the value on floats (constant folding); may raise or be inf
+    commutative: bool = False  # op(x, y) == op(y, x)
+    signs: tuple[float, ...] | None = None  # the op is sum_i signs[i] * args[i] (add, sub, neg)
+    product: bool = False  # the op is the product of its operands: k * z scales z
+    leaf: bool = False  # no operands: the node stands for a value of its own (a var, a number, a size)
+    named: bool = False  # a leaf that is one of the model's names (`name` and `role` on the node)
+    value: Callable[[dict], float] | None = None  # a leaf that is a number: the number, from its attrs
+    # how the language writes it, where it is an operator: a template over the operands' texts
+    # ({0}, {1}) and its binding strength (1 sum, 2 product, 3 minus sign, 4 power); else op(x, ...)
+    notation: tuple[str, int] | None = None
+    batch: bool = False  # sees the batch axis: a sum over the samples (not batched itself) or their number
+    batch_sum: str | None = None  # the op that is the sum over the batch of this one, every operand batched
+    # how backends compute it where they have no lowering of their own: backend name -> lowering
+    lowerings: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # what is known of the sign of every entry from the operands': sign_rule(signs, attrs) -> "+" (> 0),
     # "0+" (>= 0), "-", "0-" or None (unknown); None as a rule: nothing is known
-    sign: Callable[[list, dict], str | None] | None = None
+    sign_rule: Callable[[list, dict], str | None] | None = None
     # the degree as a polynomial in some variable from the operands' degrees, for an op that is
     # neither additive nor linear in its operands (square doubles it); None: not a polynomial
     degree: Callable[[list, dict], float] | None = None
@@ -164,193 +173,6 @@ def _broadcast_to_shape(shapes, attrs):
     return target
 
 
-# ---------------------------------------------------------------- numpy helpers
-def _lift(arg: Arg, rank: int) -> str:
-    """Code for a batched operand expanded so that its per-sample axes line up at `rank`."""
-    extra = rank - len(arg.shape)
-    if not arg.batched or extra <= 0:
-        return arg.code
-    return f"{arg.code}[:{', None' * extra}]"
-
-
-def _elementwise(template: str):
-    """numpy rule for an elementwise op: `template` uses {0}, {1} for the aligned operands."""
-
-    def emit(args, attrs, ctx):
-        rank = max(len(a.shape) for a in args)
-        return template.format(*(_lift(a, rank) for a in args))
-
-    return emit
-
-
-def _helper(name: str, template: str = "{h}({0})"):
-    """numpy rule that calls a runtime helper of the generated module."""
-
-    def emit(args, attrs, ctx):
-        return template.format(*(a.code for a in args), h=ctx.helper(name))
-
-    return emit
-
-
-def _per_sample_axes(arg: Arg) -> str:
-    """The axis argument covering every per-sample axis of `arg`."""
-    first = 1 if arg.batched else 0
-    axes = tuple(range(first, first + len(arg.shape)))
-    return "None" if not arg.batched else (str(axes[0]) if len(axes) == 1 else str(axes))
-
-
-def _sum_numpy(args, attrs, ctx):
-    (a,) = args
-    if not a.shape:
-        return a.code
-    return f"{a.code}.sum(axis={_per_sample_axes(a)})" if a.batched else f"{a.code}.sum()"
-
-
-def _logsumexp_numpy(args, attrs, ctx):
-    (a,) = args
-    if not a.shape:
-        return a.code
-    return f"{ctx.helper('logsumexp')}({a.code}, axis={_per_sample_axes(a)})"
-
-
-def _letters(k, start=0):
-    return "".join(chr(ord("i") + start + j) for j in range(k))
-
-
-def _tensordot_numpy(args, attrs, ctx):
-    a, b = args
-    n = attrs.get("n", 1)
-    ra, rb = len(a.shape), len(b.shape)
-    if n == 0 and (ra == 0 or rb == 0):
-        return _elementwise("{0} * {1}")(args, attrs, ctx)
-    if not b.batched:
-        if n == 1 and rb <= 2:
-            return f"{a.code} @ {b.code}"
-        if n == 0 and not a.batched:
-            return f"np.multiply.outer({a.code}, {b.code})"
-        return f"np.tensordot({a.code}, {b.code}, axes={n})"
-    if not a.batched and n == 1 and rb == 1 and ra <= 2:  # (B,k) @ (k,) or (B,k) @ (m,k).T
-        return f"{b.code} @ {a.code}" if ra == 1 else f"{b.code} @ {a.code}.T"
-    # the general case: einsum with the batch axis 'z' kept in front
-    A, K, C = _letters(ra - n), _letters(n, ra - n), _letters(rb - n, ra)
-    za = ("z" if a.batched else "") + A + K
-    zb = "z" + K + C
-    return f"np.einsum('{za},{zb}->z{A}{C}', {a.code}, {b.code})"
-
-
-def _batch_tensordot_numpy(args, attrs, ctx):
-    """sum over the batch of tensordot(a, b, n), both batched: one BLAS contraction."""
-    a, b = args
-    n = attrs.get("n", 1)
-    ra, rb = len(a.shape), len(b.shape)
-    if not (a.batched and b.batched):
-        # a rewrite can leave an operand the same for every sample (a constant): einsum sums
-        # the batch axis of the batched one; with neither batched, the sum is batch_size copies
-        A, K, C = _letters(ra - n), _letters(n, ra - n), _letters(rb - n, ra)
-        za, zb = ("z" if a.batched else "") + A + K, ("z" if b.batched else "") + K + C
-        code = f"np.einsum('{za},{zb}->{A}{C}', {a.code}, {b.code})"
-        return code if a.batched or b.batched else f"{ctx.batch_size} * {code}"
-    if n == 0 and ra == 1 and rb == 1:
-        return f"{a.code}.T @ {b.code}"
-    if n == 0 and ra == 0 and rb <= 1:  # (B,) @ (B,) or (B,) @ (B,c)
-        return f"{a.code} @ {b.code}"
-    axes_a = [0] + list(range(ra - n + 1, ra + 1))
-    axes_b = [0] + list(range(1, n + 1))
-    return f"np.tensordot({a.code}, {b.code}, axes=({axes_a}, {axes_b}))"
-
-
-def _batch_sum_numpy(args, attrs, ctx):
-    (a,) = args
-    # a value that is the same for every sample (a rewrite can fold a batched one to a constant)
-    return f"{a.code}.sum(axis=0)" if a.batched else f"{ctx.batch_size} * {a.code}"
-
-
-def _transpose_code(code: str, rank: int, perm=None, batched=False) -> str:
-    perm = tuple(perm) if perm is not None else tuple(reversed(range(rank)))
-    if perm == tuple(range(rank)):
-        return code
-    if not batched and perm == tuple(reversed(range(rank))):
-        return f"{code}.T"
-    full = (0,) + tuple(p + 1 for p in perm) if batched else perm
-    return f"{code}.transpose({', '.join(map(str, full))})"
-
-
-def _transpose_numpy(args, attrs, ctx):
-    (a,) = args
-    return _transpose_code(a.code, len(a.shape), attrs["perm"], a.batched)
-
-
-def _sum_to_numpy(args, attrs, ctx):
-    (a,) = args
-    target = tuple(attrs["shape"])
-    lead = len(a.shape) - len(target)
-    off = 1 if a.batched else 0
-    summed = [off + i for i in range(lead)]
-    kept = [off + lead + i for i, d in enumerate(target) if d == 1 and a.shape[lead + i] != 1]
-    code = a.code
-    if kept:
-        code = f"{code}.sum(axis={tuple(kept)}, keepdims=True)"
-    if summed:
-        code = f"{code}.sum(axis={tuple(summed) if len(summed) > 1 else summed[0]})"
-    return code
-
-
-def _broadcast_numpy(args, attrs, ctx):
-    (a,) = args
-    target = tuple(attrs["shape"])
-    if a.batched:
-        return f"np.broadcast_to({_lift(a, len(target))}, ({ctx.batch_size},) + {ctx.shape(target)})"
-    return f"np.broadcast_to({a.code}, {ctx.shape(target)})"
-
-
-def _const_numpy(args, attrs, ctx):
-    value = ctx.number(attrs["value"])
-    shape = tuple(attrs.get("shape", ()))
-    return value if not shape else f"np.full({ctx.shape(shape)}, {value}, dtype={ctx.dtype})"
-
-
-def _numel_numpy(args, attrs, ctx):
-    return ctx.numel(tuple(attrs["dims"]))
-
-
-def _leaf_numpy(args, attrs, ctx):
-    raise TypeError("leaves are named by the emitter, not computed")
-
-
-def _inplace_operator(symbol: str, commutative: bool):
-    """`t += y` and friends; for a commutative op either operand may be the one overwritten."""
-
-    def rule(args, i, attrs, ctx):
-        if i == 1 and not commutative:
-            return None
-        target, other = args[i], args[1 - i]
-        return f"{target.code} {symbol}= {_lift(other, len(target.shape))}"
-
-    return rule
-
-
-def _inplace_sub(args, i, attrs, ctx):
-    if i == 0:
-        return _inplace_operator("-", False)(args, i, attrs, ctx)
-    return f"np.subtract({_lift(args[0], len(args[1].shape))}, {args[1].code}, out={args[1].code})"
-
-
-def _inplace_ufunc(call: str):
-    """`np.exp(t, out=t)`: `call` is the ufunc's text with {0} for the operand."""
-
-    def rule(args, i, attrs, ctx):
-        return f"{call.format(args[0].code)[:-1]}, out={args[0].code})"
-
-    return rule
-
-
-def _inplace_helper(name: str):
-    def rule(args, i, attrs, ctx):
-        return f"{ctx.helper(name)}({args[0].code})"
-
-    return rule
-
-
 # ---------------------------------------------------------------- sympy rules
 class _LazySympy:
     """sympy, imported on first use: compiling a model should not pay for importing it."""
@@ -375,6 +197,22 @@ def _vec(f):
         return fv(*values)
 
     return rule
+
+
+def _sym_number(value: float):
+    if math.isinf(value):
+        return sympy.oo if value > 0 else -sympy.oo
+    if math.isnan(value):
+        return sympy.nan
+    return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value)
+
+
+def _sym_const(values, attrs):
+    return np.full(attrs["concrete_shape"], _sym_number(attrs["value"]), dtype=object)
+
+
+def _sym_numel(values, attrs):
+    return np.asarray(sympy.Integer(math.prod(attrs["concrete_dims"])), dtype=object)
 
 
 def _sym_sigmoid(x):
@@ -558,236 +396,191 @@ def _vjp_broadcast(b, out, g, args, needs):
     return [b.add("sum_to", g, shape=b.shape(args[0]))]
 
 
+# ---------------------------------------------------------------- scalar rules (constant folding)
+def _np_scalar(fn):
+    """A scalar rule from a numpy function: the numbers numpy computes at run time, on floats."""
+
+    def rule(*xs):
+        with np.errstate(all="ignore"):
+            return float(fn(*map(np.float64, xs)))
+
+    return rule
+
+
+def _scalar_sigmoid(x):
+    return np.tanh(x * 0.5) * 0.5 + 0.5  # as the runtime helper computes it
+
+
+def _scalar_softplus(x):
+    return np.logaddexp(0.0, x)
+
+
 # ---------------------------------------------------------------- the table
-def _unary(name, numpy, sympy_rule, vjp, doc, **kw):
-    return Op(name, 1, _same, numpy, sympy_rule, vjp, elementwise=True, doc=doc, **kw)
+def _unary(name, sympy_rule, vjp, doc, scalar, **kw):
+    return Op(name, 1, _same, sympy_rule, vjp, elementwise=True, doc=doc, scalar=_np_scalar(scalar), **kw)
 
 
 BUILTIN_OPS: list[Op] = [
     # leaves
-    Op("var", 0, _target_shape, _leaf_numpy, doc="a unit group, data array, layer or param"),
-    Op("const", 0, _target_shape, _const_numpy, doc="a number, or an array filled with it"),
-    Op("numel", 0, _scalar, _numel_numpy, doc="the number of entries of a shape"),
-    Op("batch_size", 0, _scalar, lambda a, t, ctx: ctx.batch_size, doc="the number of samples"),
+    Op(
+        "var",
+        0,
+        _target_shape,
+        leaf=True,
+        named=True,
+        doc="a unit group, data array, layer or param",
+    ),
+    Op(
+        "const",
+        0,
+        _target_shape,
+        _sym_const,
+        leaf=True,
+        value=lambda attrs: attrs["value"],
+        doc="a number, or an array filled with it",
+    ),
+    Op("numel", 0, _scalar, _sym_numel, leaf=True, doc="the number of entries of a shape"),
+    Op("batch_size", 0, _scalar, leaf=True, batch=True, doc="the number of samples"),
     # elementwise
     _unary(
         "neg",
-        _elementwise("-{0}"),
         _vec(lambda x: -x),
         _vjp_neg,
         "-x",
+        np.negative,
         additive=True,
         linear_in=(0,),
-        inplace=_inplace_ufunc("np.negative({0})"),
-        fresh=True,
+        signs=(-1.0,),
+        notation=("-{0}", 3),
     ),
     Op(
         "add",
         2,
         _broadcast,
-        _elementwise("{0} + {1}"),
         _vec(lambda x, y: x + y),
         _vjp_add,
         elementwise=True,
         additive=True,
         linear_in=(0, 1),
+        commutative=True,
+        signs=(1.0, 1.0),
+        scalar=_np_scalar(np.add),
+        notation=("{0} + {1}", 1),
         doc="x + y",
-        inplace=_inplace_operator("+", True),
-        fresh=True,
     ),
     Op(
         "sub",
         2,
         _broadcast,
-        _elementwise("{0} - {1}"),
         _vec(lambda x, y: x - y),
         _vjp_sub,
         elementwise=True,
         additive=True,
         linear_in=(0, 1),
+        signs=(1.0, -1.0),
+        scalar=_np_scalar(np.subtract),
+        notation=("{0} - {1}", 1),
         doc="x - y",
-        inplace=_inplace_sub,
-        fresh=True,
     ),
     Op(
         "mul",
         2,
         _broadcast,
-        _elementwise("{0} * {1}"),
         _vec(lambda x, y: x * y),
         _vjp_mul,
         elementwise=True,
         linear_in=(0, 1),
+        commutative=True,
+        product=True,
+        scalar=_np_scalar(np.multiply),
+        notation=("{0} * {1}", 2),
         doc="x * y",
-        inplace=_inplace_operator("*", True),
-        fresh=True,
     ),
     Op(
         "div",
         2,
         _broadcast,
-        _elementwise("{0} / {1}"),
         _vec(lambda x, y: x / y),
         _vjp_div,
         elementwise=True,
         linear_in=(0,),
+        scalar=_np_scalar(np.divide),
+        notation=("{0} / {1}", 2),
         doc="x / y",
-        inplace=_inplace_operator("/", False),
-        fresh=True,
     ),
     Op(
         "pow",
         2,
         _broadcast,
-        _elementwise("{0} ** {1}"),
         _vec(lambda x, y: x**y),
         _vjp_pow,
         elementwise=True,
+        scalar=_np_scalar(np.power),
+        notation=("{0} ** {1}", 4),
         doc="x ** y",
-        fresh=True,
     ),
-    _unary(
-        "exp",
-        _elementwise("np.exp({0})"),
-        _vec(_lazy("exp")),
-        _vjp_exp,
-        "exp(x)",
-        inplace=_inplace_ufunc("np.exp({0})"),
-        fresh=True,
-    ),
-    _unary(
-        "log",
-        _elementwise("np.log({0})"),
-        _vec(_lazy("log")),
-        _vjp_log,
-        "log(x)",
-        inplace=_inplace_ufunc("np.log({0})"),
-        fresh=True,
-    ),
-    _unary(
-        "sqrt",
-        _elementwise("np.sqrt({0})"),
-        _vec(_lazy("sqrt")),
-        _vjp_sqrt,
-        "sqrt(x)",
-        inplace=_inplace_ufunc("np.sqrt({0})"),
-        fresh=True,
-    ),
-    _unary(
-        "abs",
-        _elementwise("np.abs({0})"),
-        _vec(_lazy("Abs")),
-        _vjp_abs,
-        "|x|",
-        inplace=_inplace_ufunc("np.abs({0})"),
-        fresh=True,
-    ),
-    _unary(
-        "square",
-        _elementwise("np.square({0})"),
-        _vec(lambda x: x**2),
-        _vjp_square,
-        "x ** 2",
-        inplace=_inplace_ufunc("np.square({0})"),
-        fresh=True,
-    ),
-    _unary(
-        "sigmoid",
-        _helper("sigmoid"),
-        _vec(_sym_sigmoid),
-        _vjp_sigmoid,
-        "1 / (1 + exp(-x))",
-        inplace=_inplace_helper("sigmoid_inplace"),
-        fresh=True,
-    ),
-    _unary(
-        "tanh",
-        _elementwise("np.tanh({0})"),
-        _vec(_lazy("tanh")),
-        _vjp_tanh,
-        "tanh(x)",
-        inplace=_inplace_ufunc("np.tanh({0})"),
-        fresh=True,
-    ),
-    _unary(
-        "relu", _elementwise("np.maximum({0}, 0)"), _vec(lambda x: sympy.Max(x, 0)), _vjp_relu, "max(x, 0)", fresh=True
-    ),
-    _unary(
-        "softplus",
-        _helper("softplus"),
-        _vec(_sym_softplus),
-        _vjp_softplus,
-        "log(1 + exp(x))",
-        inplace=_inplace_ufunc("np.logaddexp(0.0, {0})"),
-        fresh=True,
-    ),
+    _unary("exp", _vec(_lazy("exp")), _vjp_exp, "exp(x)", np.exp),
+    _unary("log", _vec(_lazy("log")), _vjp_log, "log(x)", np.log),
+    _unary("sqrt", _vec(_lazy("sqrt")), _vjp_sqrt, "sqrt(x)", np.sqrt),
+    _unary("abs", _vec(_lazy("Abs")), _vjp_abs, "|x|", np.abs),
+    _unary("square", _vec(lambda x: x**2), _vjp_square, "x ** 2", np.square),
+    _unary("sigmoid", _vec(_sym_sigmoid), _vjp_sigmoid, "1 / (1 + exp(-x))", _scalar_sigmoid),
+    _unary("tanh", _vec(_lazy("tanh")), _vjp_tanh, "tanh(x)", np.tanh),
+    _unary("relu", _vec(lambda x: sympy.Max(x, 0)), _vjp_relu, "max(x, 0)", lambda x: np.maximum(x, 0)),
+    _unary("softplus", _vec(_sym_softplus), _vjp_softplus, "log(1 + exp(x))", _scalar_softplus),
     _unary(
         "log_sigmoid",
-        _helper("softplus", "-{h}(-{0})"),
         _vec(lambda x: -_sym_softplus(-x)),
         _vjp_log_sigmoid,
         "-log(1 + exp(-x))",
-        fresh=True,
+        lambda x: -_scalar_softplus(-x),
     ),
-    _unary("sign", _elementwise("np.sign({0})"), _vec(_lazy("sign")), _vjp_none, "sign(x)"),
+    _unary("sign", _vec(_lazy("sign")), _vjp_none, "sign(x)", np.sign),
     _unary(
         "step",
-        _elementwise("np.heaviside({0}, 0.0)"),
         _vec(lambda x: sympy.Heaviside(x, 0)),
         _vjp_none,
         "1 where x > 0, else 0",
+        lambda x: np.heaviside(x, 0.0),
     ),
     # contractions, axes and reductions
     Op(
         "tensordot",
         2,
         _tensordot_shape,
-        _tensordot_numpy,
         _sym_tensordot,
         _vjp_tensordot,
         linear_in=(0, 1),
+        batch_sum="batch_tensordot",
         doc="contract the last n axes of x with the first n of y",
-        fresh=True,
     ),
     Op(
         "transpose",
         1,
         _transpose_shape,
-        _transpose_numpy,
         _sym_transpose,
         _vjp_transpose,
         additive=True,
         linear_in=(0,),
         doc="permute the axes",
     ),
-    Op("sum", 1, _scalar, _sum_numpy, _sym_sum, _vjp_sum, additive=True, linear_in=(0,), doc="sum of every entry"),
+    Op("sum", 1, _scalar, _sym_sum, _vjp_sum, additive=True, linear_in=(0,), doc="sum of every entry"),
     Op(
         "sum_last",
         1,
         _sum_last_shape,
-        lambda a, t, ctx: f"{a[0].code}.sum(axis=-1, keepdims=True)",
         _sym_sum_last,
         _vjp_sum_last,
         additive=True,
         linear_in=(0,),
         doc="sum along the last axis",
     ),
-    Op("logsumexp", 1, _scalar, _logsumexp_numpy, _sym_logsumexp, _vjp_logsumexp, doc="log(sum(exp(x)))"),
-    Op(
-        "softmax",
-        1,
-        _last_axis,
-        lambda a, t, ctx: f"{ctx.helper('softmax')}({a[0].code})",
-        _sym_softmax,
-        _vjp_softmax,
-        doc="exp(x) / sum(exp(x)) along the last axis",
-        fresh=True,
-    ),
+    Op("logsumexp", 1, _scalar, _sym_logsumexp, _vjp_logsumexp, doc="log(sum(exp(x)))"),
+    Op("softmax", 1, _last_axis, _sym_softmax, _vjp_softmax, doc="exp(x) / sum(exp(x)) along the last axis"),
     Op(
         "sum_to",
         1,
         _sum_to_shape,
-        _sum_to_numpy,
         _sym_sum_to,
         _vjp_sum_to,
         additive=True,
@@ -798,7 +591,6 @@ BUILTIN_OPS: list[Op] = [
         "broadcast",
         1,
         _broadcast_to_shape,
-        _broadcast_numpy,
         _sym_broadcast,
         _vjp_broadcast,
         additive=True,
@@ -810,24 +602,12 @@ BUILTIN_OPS: list[Op] = [
         "batch_sum",
         1,
         _same,
-        _batch_sum_numpy,
-        None,
-        None,
         additive=True,
         linear_in=(0,),
+        batch=True,
         doc="sum over the samples of a batch",
-        fresh=True,
     ),
-    Op(
-        "batch_tensordot",
-        2,
-        _tensordot_shape,
-        _batch_tensordot_numpy,
-        None,
-        None,
-        doc="sum over the samples of tensordot(x, y, n)",
-        fresh=True,
-    ),
+    Op("batch_tensordot", 2, _tensordot_shape, batch=True, doc="sum over the samples of tensordot(x, y, n)"),
 ]
 
 
@@ -889,34 +669,23 @@ def _vjp_moment(b, out, g, args, needs):
     ]
 
 
-def _moment_numpy(args, attrs, ctx):
-    f, p = args
-    rank = max(len(a.shape) for a in args)
-    values = tuple(float(v) for v in attrs["values"])
-    return f"{ctx.helper('values_moment')}({_lift(f, rank)}, {_lift(p, rank)}, {values!r}, {int(attrs['k'])})"
-
-
 BUILTIN_OPS += [
     Op(
         "logsumexp_last",
         1,
         _logsumexp_last_shape,
-        lambda a, t, ctx: f"{ctx.helper('logsumexp_last')}({a[0].code})",
         _sym_logsumexp_last,
         _vjp_logsumexp_last,
         doc="log(sum(exp(x))) along the last axis",
-        fresh=True,
     ),
     Op(
         "values_moment",
         2,
         _moment_shape,
-        _moment_numpy,
         _sym_moment,
         _vjp_moment,
         elementwise=True,
         doc="of a unit with the given values and weights exp(f s - p s^2 / 2): log Z (k = 0) or E[s^k]",
-        fresh=True,
     ),
 ]
 
@@ -994,7 +763,7 @@ _SIGN_RULES = {
     "broadcast": _same_sign,
     "batch_sum": _same_sign,
 }
-BUILTIN_OPS = [replace(op, sign=_SIGN_RULES[op.name]) if op.name in _SIGN_RULES else op for op in BUILTIN_OPS]
+BUILTIN_OPS = [replace(op, sign_rule=_SIGN_RULES[op.name]) if op.name in _SIGN_RULES else op for op in BUILTIN_OPS]
 _DEGREE_RULES = {"square": lambda degrees, attrs: 2 * degrees[0]}
 BUILTIN_OPS = [replace(op, degree=_DEGREE_RULES[op.name]) if op.name in _DEGREE_RULES else op for op in BUILTIN_OPS]
 

@@ -34,7 +34,7 @@ def reverse_mode(b: Builder, y: int, wrt: list[int]) -> dict[int, int]:
 
     adjoint = {y: b.const(1.0)}
     for n in reversed(order):
-        if n not in adjoint or g.nodes[n]["op"] in ("var", "const", "numel", "batch_size"):
+        if n not in adjoint or b.ops[g.nodes[n]["op"]].leaf:
             continue
         operands = args(g, n)
         needs = [a in reached for a in operands]
@@ -60,7 +60,7 @@ def gradient_graph(g: nx.DiGraph, output: str, wrt: list[str]) -> nx.DiGraph:
     """A new graph whose outputs are d(output)/d(name) for each var name in wrt."""
     b = Builder(g.copy())
     y = g.graph["outputs"][output]
-    names = {d["name"]: n for n, d in g.nodes(data=True) if d["op"] == "var"}
+    names = {d["name"]: n for n, d in g.nodes(data=True) if b.ops[d["op"]].named}
     targets = [names[w] for w in wrt]
     grads = reverse_mode(b, y, targets)
     b.g.graph["outputs"] = {w: grads[names[w]] for w in wrt}

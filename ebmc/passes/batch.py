@@ -32,7 +32,7 @@ def batch_sums(g: nx.DiGraph) -> nx.DiGraph:
         """The operands whose batch sums the batch sum of n is built from, in order."""
         operands = b.args(n)
         entry = b.ops[b.op(n)]
-        if not batched(n) or b.op(n) == "var":
+        if not batched(n) or entry.leaf:
             return []
         if entry.additive:
             return list(operands)
@@ -48,13 +48,13 @@ def batch_sums(g: nx.DiGraph) -> nx.DiGraph:
         entry = b.ops[op]
         if not batched(n):
             return b.add("mul", n, b.add("batch_size"))
-        if op == "var":
+        if entry.leaf:
             return b.add("batch_sum", n)
         if entry.additive:
             return b.add(op, *(memo[a] for a in operands), **b.attrs(n))
         hot = [i for i, a in enumerate(operands) if batched(a)]
-        if op == "tensordot" and len(hot) == 2:
-            return b.add("batch_tensordot", *operands, **b.attrs(n))
+        if entry.batch_sum is not None and len(hot) == len(operands):  # sum_b (v_b @ h_b) = v.T @ h
+            return b.add(entry.batch_sum, *operands, **b.attrs(n))
         if len(hot) == 1 and hot[0] in entry.linear_in:
             parts = list(operands)
             parts[hot[0]] = memo[operands[hot[0]]]

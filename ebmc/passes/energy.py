@@ -462,7 +462,7 @@ def _sign(g: nx.DiGraph, n) -> str | None:
     signs = {}
     for m in in_order(g, [n]):
         d = g.nodes[m]
-        rule = ops[d["op"]].sign
+        rule = ops[d["op"]].sign_rule
         if rule is None:
             signs[m] = None
         else:

@@ -6,14 +6,20 @@ whole graph with it. Common subexpressions are shared by the builder itself
 (structurally equal nodes are one node) and rebuilding from the outputs keeps
 only what they need (dead code is never copied).
 
-Rewrites are registered per op with `@rewrite("op")`; each returns a node that
-replaces `op(*args)` or None to keep it.
+Rewrites are rules, data: a pattern and a replacement (`passes/patterns.py`),
+registered through the `ebmc.rewrites` entry point group; ebmc's own are
+`RULES` below, registered the same way. `Simplifier.add` tries the rules whose
+pattern matches the node being built, in order, and the first that gives a node
+wins; that node was itself built with the rules applied, so a graph built by a
+Simplifier is a fixpoint of them (simplifying it again changes nothing).
 
 Like terms: a chain of +, - and products with a number is the sum
 sum_t c_t * t + c_0 over terms t (equal up to the order of the operands of +
 and *), so x - x = 0, (a + x) - x = a and 2 x - x = x; the sum is rebuilt
 where terms were alike or it writes fewer minus signs, with a zero of the
-result's shape where a cancelled term broadcast it.
+result's shape where a cancelled term broadcast it. Numbers come out of
+contractions ((c x) @ y = c (x @ y)) and a param declared `symmetric` is its
+own transpose, so that 0.5 v @ L + 0.5 v @ L.T meet as like terms: v @ L.
 
 No rewrite turns an inf or NaN into a number: a constant that does not fold to
 a finite number stays an op, and the rules that drop an operand (0 * x = 0,
@@ -32,40 +38,44 @@ import numpy as np
 from ..ir.evaluate import constant_value
 from ..ir.graph import Builder, _freeze, copy_into, upstream
 from ..ir.ops import broadcast_shapes
+from ..plugins import registry
+from .patterns import Rule, index, match, number, pattern, x
 
-REWRITES: dict[str, list] = {}
-COMMUTATIVE = ("add", "mul")  # op(x, y) == op(y, x): like terms are equal up to their order
 
-
-def rewrite(*ops):
-    def register(fn):
-        for op in ops:
-            REWRITES.setdefault(op, []).append(fn)
-        return fn
-
-    return register
+def rules() -> list[Rule]:
+    """Every registered rewrite rule, ebmc's own first, in the order they were registered."""
+    return list(registry().rewrites.values())
 
 
 class Simplifier(Builder):
     def __init__(self, graph: nx.DiGraph | None = None):
         super().__init__(graph)
+        self._rules = index(rules(), self.ops)  # op name -> the rules that can match its nodes
         self._values: dict = {}  # node -> its value where it is a constant expression (constant_value)
         self._numbers: dict = {}  # node -> whether it is built from numbers alone
         self._terms: dict = {}  # node -> its number as a term of a sum (`term`)
         self._interned: dict = {}
 
     def add(self, op: str, *args: int, **attrs) -> int:
-        for rule in REWRITES.get(op, ()):
-            out = rule(self, op, args, attrs)
-            if out is not None:
-                return out
+        candidates = self._rules.get(op)
+        if candidates is None:  # an op registered after this builder was made
+            candidates = self._rules[op] = index(rules(), {op: self.ops[op]})[op]
+        if candidates:
+            shape = self.ops[op].shape([self.shape(a) for a in args], attrs)
+            for rule in candidates:
+                m = match(self, rule, op, args, attrs, shape)
+                if m is not None:
+                    out = rule.replace(self, m)
+                    if out is not None:
+                        return out
         return super().add(op, *args, **attrs)
 
     # -- facts about nodes the rules use
     def value(self, n) -> float | None:
         """The number a constant node holds, else None."""
         d = self.g.nodes[n]
-        return d["attrs"]["value"] if d["op"] == "const" else None
+        rule = self.ops[d["op"]].value
+        return rule(d["attrs"]) if rule is not None else None
 
     def is_value(self, n, v: float) -> bool:
         return self.value(n) == v
@@ -98,13 +108,13 @@ class Simplifier(Builder):
                 stack.extend(pending)
                 continue
             stack.pop()
-            op = self.op(m)
-            self._numbers[m] = op == "const" if not operands else all(self._numbers[a] for a in operands)
+            number = self.ops[self.op(m)].value is not None
+            self._numbers[m] = number if not operands else all(self._numbers[a] for a in operands)
         return self._numbers[n]
 
     def term(self, n) -> int:
         """A number for n that is the same for nodes equal up to the order of the operands of the
-        ops in COMMUTATIVE (v * h and h * v, sum(v * h) and sum(h * v)): like terms are those."""
+        commutative ops (v * h and h * v, sum(v * h) and sum(h * v)): like terms are those."""
         memo = self._terms
         stack = [n]
         while stack:
@@ -123,7 +133,7 @@ class Simplifier(Builder):
                 key = ("leaf", m)
             else:
                 ids = [memo[a] for a in operands]
-                key = (op, _freeze(self.attrs(m)), tuple(sorted(ids) if op in COMMUTATIVE else ids))
+                key = (op, _freeze(self.attrs(m)), tuple(sorted(ids) if self.ops[op].commutative else ids))
             memo[m] = self._interned.setdefault(key, len(self._interned))
         return memo[n]
 
@@ -154,117 +164,13 @@ def prune(g: nx.DiGraph) -> nx.DiGraph:
 
 # ---------------------------------------------------------------- folding
 def _fold_scalar(b: Simplifier, op: str, values: list[float], attrs) -> float | None:
-    """The value of op on scalar constants, computed by the op's own numpy rule."""
-    from ..ir.evaluate import HELPERS, NumpyContext
-    from ..ir.ops import Arg
-
-    names = [f"x{i}" for i in range(len(values))]
-    code = b.ops[op].numpy([Arg(n, (), False) for n in names], attrs, NumpyContext({}))
+    """The value of op on numbers, by the op's scalar rule; None where it is not a finite number."""
     with np.errstate(all="ignore"):
         try:
-            result = float(eval(code, {"np": np, **HELPERS}, dict(zip(names, map(np.float64, values), strict=True))))
+            result = float(b.ops[op].scalar(*values))
         except (ArithmeticError, ValueError, TypeError):
             return None
     return result if math.isfinite(result) else None
-
-
-@rewrite(
-    "neg",
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "pow",
-    "exp",
-    "log",
-    "sqrt",
-    "abs",
-    "square",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "softplus",
-    "log_sigmoid",
-    "sign",
-    "step",
-)
-def fold_elementwise(b, op, args, attrs):
-    """An elementwise op of constants is a constant, also where an operand is a constant that did
-    not fold to a finite number: exp(-1 / 0) is 0."""
-    values = [b.value(a) if b.value(a) is not None else b.repeated_number(a) for a in args]
-    if any(v is None for v in values):
-        return None
-    folded = _fold_scalar(b, op, values, attrs)
-    return None if folded is None else b.const(folded, b.out_shape(op, args, attrs))
-
-
-@rewrite("tensordot", "batch_tensordot")
-def zero_contraction(b, op, args, attrs):
-    """x @ 0 = 0 @ x = 0; a contraction over no axes with a scalar is a product."""
-    x, y = args
-    if b.is_zero_of(x, y) or b.is_zero_of(y, x):
-        return b.const(0.0, b.out_shape(op, args, attrs))
-    if op == "tensordot" and attrs.get("n", 1) == 0 and any(b.shape(a) == () for a in args):
-        return b.add("mul", *args)
-    return None
-
-
-@rewrite("sum", "sum_last", "sum_to", "batch_sum")
-def zero_sum(b, op, args, attrs):
-    return b.const(0.0, b.out_shape(op, args, attrs)) if b.is_value(args[0], 0.0) else None
-
-
-@rewrite("sum")
-def sum_of_a_number(b, op, args, attrs):
-    """sum of c repeated over a shape = c * size(shape)."""
-    v = b.value(args[0])
-    if v is None or not math.isfinite(v) or b.shape(args[0]) == ():
-        return None
-    return b.add("mul", b.const(v), b.numel(b.shape(args[0])))
-
-
-@rewrite("broadcast")
-def constant_broadcast(b, op, args, attrs):
-    v = b.value(args[0])
-    return b.const(v, tuple(attrs["shape"])) if v is not None else None
-
-
-# ---------------------------------------------------------------- identities
-def _same_shape(b, n, shape) -> bool:
-    return b.shape(n) == tuple(shape)
-
-
-@rewrite("add")
-def add_zero(b, op, args, attrs):
-    x, y = args
-    shape = b.out_shape(op, args, attrs)
-    if b.is_value(y, 0.0) and _same_shape(b, x, shape):
-        return x
-    if b.is_value(x, 0.0) and _same_shape(b, y, shape):
-        return y
-    if b.op(y) == "neg":  # x + (-y) = x - y
-        return b.add("sub", x, b.args(y)[0])
-    v = b.value(y)
-    if v is not None and v < 0 and b.shape(b.add("sub", x, b.const(-v, b.shape(y)))) == shape:  # x + (-2) = x - 2
-        return b.add("sub", x, b.const(-v, b.shape(y)))
-    if b.op(x) == "neg":  # (-x) + y = y - x
-        return b.add("sub", y, b.args(x)[0])
-    return None
-
-
-@rewrite("sub")
-def sub_rules(b, op, args, attrs):
-    x, y = args
-    shape = b.out_shape(op, args, attrs)
-    if b.is_value(y, 0.0) and _same_shape(b, x, shape):
-        return x
-    if b.is_value(x, 0.0) and _same_shape(b, y, shape):
-        return b.add("neg", y)
-    if b.op(y) == "neg":  # x - (-y) = x + y
-        return b.add("add", x, b.args(y)[0])
-    if b.op(x) == "neg" and b.op(y) == "neg":  # (-x) - (-y) = y - x
-        return b.add("sub", b.args(y)[0], b.args(x)[0])
-    return None
 
 
 # ---------------------------------------------------------------- like terms
@@ -275,22 +181,18 @@ def _signed_terms(b, n, sign: float, out: list) -> int | None:
     """Append n, flattened into (node, coefficient) terms of a sum, to out; returns how many minus
     signs (sub, neg) the chain writes, or None past MAX_TERMS.
 
-    The chain runs through add, sub, neg and products with a finite number."""
+    The chain runs through the signed sums of the op table (add, sub, neg) and products with a
+    finite number."""
     stack = [(n, sign)]
     minus = 0
     while stack:
         m, c = stack.pop()
-        op = b.op(m)
-        if op in ("add", "sub"):
-            x, y = b.args(m)
-            stack += [(y, -c if op == "sub" else c), (x, c)]
-            minus += op == "sub"
+        entry = b.ops[b.op(m)]
+        if entry.signs is not None:  # a signed sum of its operands: add, sub, neg
+            stack += [(a, c * s) for a, s in reversed(list(zip(b.args(m), entry.signs, strict=True)))]
+            minus += sum(s < 0 for s in entry.signs)
             continue
-        if op == "neg":
-            stack.append((b.args(m)[0], -c))
-            minus += 1
-            continue
-        if op == "mul":
+        if entry.product:
             factor = _number_times(b, m)
             if factor is not None and math.isfinite(c * factor[0]):
                 stack.append((factor[1], c * factor[0]))
@@ -383,131 +285,57 @@ def _rebuild(b, total: _Sum, shape: tuple) -> int:
     return b.add("sub" if total.constant < 0 else "add", rest, number)
 
 
-@rewrite("add", "sub")
-def collect_like_terms(b, op, args, attrs):
+# ---------------------------------------------------------------- the rules
+def _same_shape(name):
+    """The captured node has the result's shape (dropping the op would not lose a broadcast)."""
+    return lambda b, m: b.shape(m[name]) == tuple(m.shape)
+
+
+def _scalar(b, n) -> bool:
+    return b.shape(n) == ()
+
+
+def _negative(b, n) -> bool:
+    return b.value(n) < 0
+
+
+def _finite_value(b, n) -> bool:
+    return math.isfinite(b.value(n))
+
+
+def _fold(b, m):
+    """An elementwise op of constants is a constant, also where an operand is a constant that did
+    not fold to a finite number: exp(-1 / 0) is 0."""
+    values = [b.value(a) if b.value(a) is not None else b.repeated_number(a) for a in m.args]
+    if any(v is None for v in values):
+        return None
+    folded = _fold_scalar(b, m.op, values, m.attrs)
+    return None if folded is None else b.const(folded, m.shape)
+
+
+def _sum_of_a_number(b, m):
+    """sum of c repeated over a shape = c * size(shape)."""
+    return b.add("mul", b.const(b.value(m["c"])), b.numel(b.shape(m["c"])))
+
+
+def _collect_like_terms(b, m):
     """Sum the coefficients of equal terms across a chain of + and -: x - x = 0, (a + x) - x = a,
     a - x + x = a, 2 * x - x = x, and the numbers into one; also where that only writes fewer
     minus signs (x - (-y - z) = x + y + z)."""
-    x, y = args
-    total = _collect(b, [(x, 1.0), (y, -1.0 if op == "sub" else 1.0)])
+    x, y = m.args
+    minus = -1.0 if b.ops[m.op].signs[1] < 0 else 1.0
+    total = _collect(b, [(x, 1.0), (y, minus)])
     if total is None:
         return None
-    total.minus += op == "sub"
+    total.minus += minus < 0
     if not (total.alike or total.fewer_signs):
         return None
-    return _rebuild(b, total, b.out_shape(op, args, attrs))
+    return _rebuild(b, total, m.shape)
 
 
-@rewrite("mul")
-def mul_rules(b, op, args, attrs):
-    x, y = args
-    shape = b.out_shape(op, args, attrs)
-    for one, other in ((x, y), (y, x)):
-        if b.is_zero_of(one, other):
-            return b.const(0.0, shape)
-        if b.is_value(one, 1.0) and _same_shape(b, other, shape):
-            return other
-        if b.is_value(one, -1.0) and _same_shape(b, other, shape):
-            return b.add("neg", other)
-    for const, other in ((x, y), (y, x)):  # c * (d * z) = (c d) * z for numbers c, d
-        c = b.value(const)
-        if c is not None and b.op(other) == "mul" and b.shape(const) == ():
-            p, q = b.args(other)
-            for d_node, z in ((p, q), (q, p)):
-                d = b.value(d_node)
-                if d is not None and b.shape(d_node) == () and _same_shape(b, z, shape) and math.isfinite(c * d):
-                    return b.add("mul", b.const(c * d), z)
-    for const, other in ((x, y), (y, x)):  # (-c) * y = -(c * y), c > 0: keeps signs outermost
-        c = b.value(const)
-        if c is not None and c < 0:
-            return b.add("neg", b.add("mul", b.const(-c, b.shape(const)), other))
-    if b.op(x) == "neg" and b.op(y) == "neg":
-        return b.add("mul", b.args(x)[0], b.args(y)[0])
-    for neg, other in ((x, y), (y, x)):  # (-x) * y = -(x * y): keeps signs outermost
-        if b.op(neg) == "neg":
-            return b.add("neg", b.add("mul", b.args(neg)[0], other))
-    return None
-
-
-@rewrite("div")
-def div_rules(b, op, args, attrs):
-    x, y = args
-    shape = b.out_shape(op, args, attrs)
-    if b.is_zero_of(x, y) and not b.is_value(y, 0.0):  # 0 / 0 is NaN, not 0
-        return b.const(0.0, shape)
-    if b.is_value(y, 1.0) and _same_shape(b, x, shape):
-        return x
-    if b.op(x) == "neg":  # (-x) / y = -(x / y): keeps signs outermost
-        return b.add("neg", b.add("div", b.args(x)[0], y))
-    return None
-
-
-@rewrite("pow")
-def pow_rules(b, op, args, attrs):
-    x, y = args
-    shape = b.out_shape(op, args, attrs)
-    if b.is_value(y, 1.0) and _same_shape(b, x, shape):
-        return x
-    if b.is_value(y, 2.0) and _same_shape(b, x, shape):
-        return b.add("square", x)
-    return None
-
-
-@rewrite("neg")
-def neg_neg(b, op, args, attrs):
-    (x,) = args
-    if b.op(x) == "neg":
-        return b.args(x)[0]
-    if b.op(x) == "sub":  # -(x - y) = y - x
-        p, q = b.args(x)
-        return b.add("sub", q, p) if b.shape(p) == b.shape(q) else None
-    return None
-
-
-@rewrite("tensordot", "batch_tensordot")
-def pull_negation(b, op, args, attrs):
-    """(-x) @ y = -(x @ y): signs move outwards, where they fold with others."""
-    x, y = args
-    if b.op(x) == "neg" or b.op(y) == "neg":
-        x2 = b.args(x)[0] if b.op(x) == "neg" else x
-        y2 = b.args(y)[0] if b.op(y) == "neg" else y
-        inner = b.add(op, x2, y2, **attrs)
-        flips = (b.op(x) == "neg") + (b.op(y) == "neg")
-        return inner if flips == 2 else b.add("neg", inner)
-    return None
-
-
-@rewrite("sum", "sum_to", "batch_sum", "transpose", "broadcast")
-def pull_negation_linear(b, op, args, attrs):
-    (x,) = args
-    if b.op(x) == "neg":
-        return b.add("neg", b.add(op, b.args(x)[0], **attrs))
-    return None
-
-
-@rewrite("transpose")
-def transpose_transpose(b, op, args, attrs):
-    (x,) = args
-    perm = tuple(attrs["perm"])
-    if perm == tuple(range(len(perm))):
-        return x
-    if b.op(x) == "transpose":
-        inner = b.attrs(x)["perm"]
-        return b.transpose(b.args(x)[0], tuple(inner[p] for p in perm))
-    return None
-
-
-@rewrite("broadcast", "sum_to")
-def same_shape_noop(b, op, args, attrs):
-    return args[0] if b.shape(args[0]) == tuple(attrs["shape"]) else None
-
-
-@rewrite("neg")  # after neg_neg, which writes -(x - y) as y - x
-def negate_chain(b, op, args, attrs):
+def _negate_chain(b, m):
     """-(-x - y + z) = x + y - z where that writes fewer minus signs."""
-    (x,) = args
-    if b.op(x) not in ("add", "sub"):
-        return None
+    (x,) = m.args
     total = _collect(b, [(x, -1.0)])
     if total is None:
         return None
@@ -515,3 +343,231 @@ def negate_chain(b, op, args, attrs):
     if not (total.alike or total.fewer_signs):
         return None
     return _rebuild(b, total, b.shape(x))
+
+
+def _compose_transposes(b, m):
+    inner = b.attrs(m["inner"])["perm"]
+    return b.transpose(m["x"], tuple(inner[p] for p in m.attrs["perm"]))
+
+
+def _symmetric(b, n) -> bool:
+    """n is a square matrix declared `symmetric` (W.T is W)."""
+    shape = b.shape(n)
+    return bool(b.attrs(n).get("symmetric")) and len(shape) == 2 and shape[0] == shape[1]
+
+
+def _scale_out(b, m):
+    """(c * z) @ y = c * (z @ y), a number c: the numbers of a contraction come out, where they
+    fold with others and like terms meet."""
+    operands = [m["z"] if a == m["scaled"] else a for a in m.args]
+    return b.add("mul", b.const(b.value(m["c"])), b.add(m.op, *operands, **m.attrs))
+
+
+X, Y, Z = x("x"), x("y"), x("z")
+ZERO, ONE = number(value=0.0), number(value=1.0)
+NEG_X, NEG_Y = pattern("neg", X), pattern("neg", Y)
+CONTRACTIONS = ("tensordot", "batch_tensordot")
+# the ops that are linear in their one operand and write nothing of their own: -op(x) = op(-x)
+_UNARY_LINEAR = ("sum", "sum_to", "batch_sum", "transpose", "broadcast")
+_SCALED = pattern("mul", number("c", where=_finite_value), Z, name="scaled", commute=True)
+
+
+def _rule(name, pat, replace, where=None, doc=""):
+    return Rule(name, pat, replace, where, doc)
+
+
+RULES: list[Rule] = [
+    # folding
+    _rule(
+        "fold",
+        pattern(lambda op: op.elementwise and op.scalar is not None),
+        _fold,
+        doc="an elementwise op of numbers is a number (by the op's scalar rule)",
+    ),
+    _rule(
+        "zero-contraction",
+        pattern(CONTRACTIONS, ZERO, X, commute=True),
+        lambda b, m: b.const(0.0, m.shape),
+        lambda b, m: b.finite(m["x"]),
+        "x @ 0 = 0 @ x = 0",
+    ),
+    _rule(
+        "outer-with-a-scalar",
+        pattern("tensordot"),
+        lambda b, m: b.add("mul", *m.args),
+        lambda b, m: m.attrs.get("n", 1) == 0 and any(b.shape(a) == () for a in m.args),
+        "a contraction over no axes with a scalar is a product",
+    ),
+    _rule(
+        "zero-sum",
+        pattern(("sum", "sum_last", "sum_to", "batch_sum"), ZERO),
+        lambda b, m: b.const(0.0, m.shape),
+        doc="sum(0) = 0",
+    ),
+    _rule(
+        "sum-of-a-number",
+        pattern("sum", number("c", where=lambda b, n: math.isfinite(b.value(n)) and b.shape(n) != ())),
+        _sum_of_a_number,
+        doc="sum of c repeated = c * size",
+    ),
+    _rule(
+        "broadcast-a-number",
+        pattern("broadcast", number("c")),
+        lambda b, m: b.const(b.value(m["c"]), tuple(m.attrs["shape"])),
+        doc="a number broadcast is the number",
+    ),
+    # identities
+    _rule("add-zero", pattern("add", X, ZERO, commute=True), lambda b, m: m["x"], _same_shape("x"), "x + 0 = x"),
+    _rule("add-neg", pattern("add", X, NEG_Y), lambda b, m: b.add("sub", m["x"], m["y"]), doc="x + (-y) = x - y"),
+    _rule(
+        "add-negative-number",
+        pattern("add", X, number("c", where=_negative)),
+        lambda b, m: b.add("sub", m["x"], b.const(-b.value(m["c"]), b.shape(m["c"]))),
+        doc="x + (-2) = x - 2",
+    ),
+    _rule("neg-add", pattern("add", NEG_X, Y), lambda b, m: b.add("sub", m["y"], m["x"]), doc="(-x) + y = y - x"),
+    _rule("sub-zero", pattern("sub", X, ZERO), lambda b, m: m["x"], _same_shape("x"), "x - 0 = x"),
+    _rule("zero-sub", pattern("sub", ZERO, Y), lambda b, m: b.add("neg", m["y"]), _same_shape("y"), "0 - y = -y"),
+    _rule("sub-neg", pattern("sub", X, NEG_Y), lambda b, m: b.add("add", m["x"], m["y"]), doc="x - (-y) = x + y"),
+    _rule(
+        "like-terms",
+        pattern(("add", "sub")),
+        _collect_like_terms,
+        doc="collect like terms and numbers of a chain of + and -",
+    ),
+    _rule(
+        "mul-zero",
+        pattern("mul", ZERO, X, commute=True),
+        lambda b, m: b.const(0.0, m.shape),
+        lambda b, m: b.finite(m["x"]),
+        "0 * x = 0",
+    ),
+    _rule("mul-one", pattern("mul", ONE, X, commute=True), lambda b, m: m["x"], _same_shape("x"), "1 * x = x"),
+    _rule(
+        "mul-minus-one",
+        pattern("mul", number(value=-1.0), X, commute=True),
+        lambda b, m: b.add("neg", m["x"]),
+        _same_shape("x"),
+        "-1 * x = -x",
+    ),
+    _rule(
+        "numbers-of-a-product",
+        pattern(
+            "mul",
+            number("c", where=_scalar),
+            pattern("mul", number("d", where=_scalar), Z, commute=True),
+            commute=True,
+        ),
+        lambda b, m: b.add("mul", b.const(b.value(m["c"]) * b.value(m["d"])), m["z"]),
+        lambda b, m: _same_shape("z")(b, m) and math.isfinite(b.value(m["c"]) * b.value(m["d"])),
+        "c * (d * z) = (c d) * z",
+    ),
+    _rule(
+        "negative-factor",
+        pattern("mul", number("c", where=_negative), X, commute=True),
+        lambda b, m: b.add("neg", b.add("mul", b.const(-b.value(m["c"]), b.shape(m["c"])), m["x"])),
+        doc="(-c) * x = -(c * x): signs outermost",
+    ),
+    _rule("neg-neg-product", pattern("mul", NEG_X, NEG_Y), lambda b, m: b.add("mul", m["x"], m["y"]), doc="(-x)(-y)"),
+    _rule(
+        "neg-factor",
+        pattern("mul", NEG_X, Y, commute=True),
+        lambda b, m: b.add("neg", b.add("mul", m["x"], m["y"])),
+        doc="(-x) * y = -(x * y): signs outermost",
+    ),
+    _rule(
+        "zero-div",
+        pattern("div", ZERO, Y),
+        lambda b, m: b.const(0.0, m.shape),
+        lambda b, m: b.finite(m["y"]) and not b.is_value(m["y"], 0.0),
+        "0 / y = 0 (0 / 0 is NaN)",
+    ),
+    _rule("div-one", pattern("div", X, ONE), lambda b, m: m["x"], _same_shape("x"), "x / 1 = x"),
+    _rule("neg-div", pattern("div", NEG_X, Y), lambda b, m: b.add("neg", b.add("div", m["x"], m["y"])), doc="(-x)/y"),
+    _rule("pow-one", pattern("pow", X, ONE), lambda b, m: m["x"], _same_shape("x"), "x ** 1 = x"),
+    _rule(
+        "pow-two",
+        pattern("pow", X, number(value=2.0)),
+        lambda b, m: b.add("square", m["x"]),
+        _same_shape("x"),
+        "x ** 2 = square(x)",
+    ),
+    _rule("neg-neg", pattern("neg", NEG_X), lambda b, m: m["x"], doc="-(-x) = x"),
+    _rule(
+        "neg-sub",
+        pattern("neg", pattern("sub", X, Y)),
+        lambda b, m: b.add("sub", m["y"], m["x"]),
+        lambda b, m: b.shape(m["x"]) == b.shape(m["y"]),
+        "-(x - y) = y - x",
+    ),
+    _rule(
+        "contract-negs",
+        pattern(CONTRACTIONS, NEG_X, NEG_Y),
+        lambda b, m: b.add(m.op, m["x"], m["y"], **m.attrs),
+        doc="(-x) @ (-y) = x @ y",
+    ),
+    _rule(
+        "contract-neg",
+        pattern(CONTRACTIONS, NEG_X, Y),
+        lambda b, m: b.add("neg", b.add(m.op, m["x"], m["y"], **m.attrs)),
+        doc="(-x) @ y = -(x @ y)",
+    ),
+    _rule(
+        "contract-with-neg",
+        pattern(CONTRACTIONS, X, NEG_Y),
+        lambda b, m: b.add("neg", b.add(m.op, m["x"], m["y"], **m.attrs)),
+        doc="x @ (-y) = -(x @ y)",
+    ),
+    _rule(
+        "contract-scaled",
+        pattern(CONTRACTIONS, _SCALED, Y),
+        _scale_out,
+        lambda b, m: b.shape(m["z"]) == b.shape(m["scaled"]),
+        "(c * x) @ y = c * (x @ y)",
+    ),
+    _rule(
+        "contract-with-scaled",
+        pattern(CONTRACTIONS, Y, _SCALED),
+        _scale_out,
+        lambda b, m: b.shape(m["z"]) == b.shape(m["scaled"]),
+        "x @ (c * y) = c * (x @ y)",
+    ),
+    _rule(
+        "pull-neg",
+        pattern(_UNARY_LINEAR, NEG_X),
+        lambda b, m: b.add("neg", b.add(m.op, m["x"], **m.attrs)),
+        doc="op(-x) = -op(x) for sum, transpose, ...",
+    ),
+    _rule(
+        "identity-transpose",
+        pattern("transpose", X),
+        lambda b, m: m["x"],
+        lambda b, m: tuple(m.attrs["perm"]) == tuple(range(len(m.attrs["perm"]))),
+        "x.transpose(0, 1, ...) = x",
+    ),
+    _rule(
+        "transpose-transpose",
+        pattern("transpose", pattern("transpose", X, name="inner")),
+        _compose_transposes,
+        doc="transposes compose",
+    ),
+    _rule(
+        "symmetric-transpose",
+        pattern("transpose", x("x", where=_symmetric)),
+        lambda b, m: m["x"],
+        doc="W.T = W for a param declared symmetric",
+    ),
+    _rule(
+        "same-shape",
+        pattern(("broadcast", "sum_to"), X),
+        lambda b, m: m["x"],
+        lambda b, m: b.shape(m["x"]) == tuple(m.attrs["shape"]),
+        "broadcasting or summing to the shape a value has is the value",
+    ),
+    _rule(
+        "negate-chain",
+        pattern("neg", pattern(("add", "sub"))),
+        _negate_chain,
+        doc="-(-x - y + z) = x + y - z where that writes fewer minus signs",
+    ),
+]

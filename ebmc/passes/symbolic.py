@@ -20,7 +20,6 @@ SyntaxError), that is a SymbolicError too, never a crash.
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Mapping
 from contextlib import contextmanager
 
@@ -90,19 +89,15 @@ def var_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _number(value: float):
-    if math.isinf(value):
-        return sympy.oo if value > 0 else -sympy.oo
-    if math.isnan(value):
-        return sympy.nan
-    return sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(value)
-
-
 def sympy_attrs(attrs: dict, dims: Mapping[str, int]) -> dict:
-    """An op's attrs as its sympy rule wants them: a `shape` attr also resolved, as `concrete_shape`."""
-    if "shape" not in attrs:
-        return attrs
-    return {**attrs, "concrete_shape": resolve(attrs["shape"], dims)}
+    """An op's attrs as its sympy rule wants them: a `shape` attr also resolved, as `concrete_shape`,
+    and `dims` as `concrete_dims`."""
+    out = dict(attrs)
+    if "shape" in attrs:
+        out["concrete_shape"] = resolve(attrs["shape"], dims)
+    if "dims" in attrs:
+        out["concrete_dims"] = resolve(attrs["dims"], dims)
+    return out
 
 
 def to_sympy(g: nx.DiGraph, dims: Mapping[str, int], roots=None) -> dict:
@@ -118,20 +113,12 @@ def to_sympy(g: nx.DiGraph, dims: Mapping[str, int], roots=None) -> dict:
         d = g.nodes[n]
         shape = resolve(d["shape"], dims)
         op = d["op"]
-        if op == "var":
+        if ops[op].named:
             out = var_symbols(d["name"], shape)
-        elif op == "const":
-            out = np.full(shape, _number(d["attrs"]["value"]), dtype=object)
-        elif op == "numel":
-            out = np.asarray(sympy.Integer(math.prod(resolve(d["attrs"]["dims"], dims))), dtype=object)
         elif ops[op].sympy is None:
             raise SymbolicError(
                 f"op '{op}' (node %{n}) has no sympy rule, so it cannot be differentiated symbolically"
-                + (
-                    " (it works on the whole batch, and symbolic values are one sample's)"
-                    if op.startswith("batch")
-                    else ""
-                )
+                + (" (it works on the whole batch, and symbolic values are one sample's)" if ops[op].batch else "")
             )
         else:
             operands = [values[a] for a in args(g, n)]

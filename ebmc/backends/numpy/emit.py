@@ -1,6 +1,6 @@
 """From a graph to numpy statements.
 
-Each node becomes the expression its op-table entry writes; a node used once
+Each node becomes the expression its numpy lowering writes (`lowerings.py`); a node used once
 is inlined into its consumer, one used several times (or an output) is bound
 to a temporary, so the text reads like a person's numpy. An expression that
 would nest more than MAX_NESTING nodes deep is bound too: however long a chain
@@ -21,7 +21,7 @@ import networkx as nx
 from ...ir.graph import args as node_args
 from ...ir.graph import batched as batched_nodes
 from ...ir.graph import op_table
-from ...ir.ops import Arg
+from .lowerings import Arg, lowering
 
 MAX_NESTING = 12  # nodes inlined into one another; a deeper expression is bound to a temporary
 
@@ -34,7 +34,7 @@ def check_identifier(name: str) -> str:
 
 
 class NumpyContext:
-    """What the op table's numpy rules may ask of the code being generated."""
+    """What the numpy lowerings may ask of the code being generated."""
 
     def __init__(self, dims_code: str = "self.dims", dtype_code: str = "self.dtype", batch_size: str = "B"):
         self.dims_code = dims_code
@@ -149,12 +149,12 @@ class Emitter:
     def _makes_array(self, n) -> bool:
         """Whether n's code makes a new ndarray (an op that allocates, with at least one axis)."""
         d = self.g.nodes[n]
-        return self.ops[d["op"]].fresh and (self.batched[n] or len(d["shape"]) > 0)
+        return lowering(d["op"]).fresh and (self.batched[n] or len(d["shape"]) > 0)
 
     def _overwrite(self, n, code: dict, fresh: set) -> bool:
         """Compute n by overwriting an operand that is a new array nothing else reads."""
         d = self.g.nodes[n]
-        rule = self.ops[d["op"]].inplace
+        rule = lowering(d["op"]).inplace
         if rule is None:
             return False
         operands = node_args(self.g, n)
@@ -179,7 +179,7 @@ class Emitter:
         return text.startswith(self.prefix) and text[len(self.prefix) :].isdigit()
 
     def _cheap(self, n) -> bool:
-        return self.g.nodes[n]["op"] in ("const", "numel", "batch_size", "var")
+        return self.ops[self.g.nodes[n]["op"]].leaf
 
     def _bind(self, expr: str) -> str:
         self._temps += 1
@@ -189,10 +189,10 @@ class Emitter:
 
     def _expr(self, n, code: dict) -> str:
         d = self.g.nodes[n]
-        if d["op"] == "var":
+        if self.ops[d["op"]].named:
             return self.names[d["name"]]
         operands = [self._arg(a, code) for a in node_args(self.g, n)]
-        return self.ops[d["op"]].numpy(operands, d["attrs"], self.ctx)
+        return lowering(d["op"]).code(operands, d["attrs"], self.ctx)
 
     def _arg(self, a, code: dict) -> Arg:
         c = code[a]
