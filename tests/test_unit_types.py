@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -408,3 +409,68 @@ def test_a_condition_is_given_to_every_method_and_never_sampled():
         m.sample(3)  # the condition is required
     got = m.complete(np.array([True, False, True, False]), v=data[:3], x=conditions[:3])
     np.testing.assert_array_equal(got[:, [0, 2]], data[:3, [0, 2]])
+
+
+# ---------------------------------------------------------------- annealed importance sampling
+def test_ais_agrees_with_enumeration_on_an_rbm_of_20_by_10():
+    m = ebmc.load(Path(__file__).parents[1] / "examples" / "rbm.ebm", n_visible=20, n_hidden=10).Rbm(seed=0)
+    set_params(m, np.random.default_rng(0), scale=0.5)
+    data = m.sample(300, steps=50)
+    exact = m.log_partition()
+    estimate, error = m.log_partition(method="ais", runs=100, betas=1000, base_data=data)
+    assert abs(estimate - exact) < 0.1 and 0 < error < 0.1
+    estimate, _ = m.log_partition(method="ais", runs=100, betas=1000)  # a uniform base model
+    assert abs(estimate - exact) < 0.1
+    log_p, error = m.log_prob(v=data[:4], method="ais", runs=50, betas=500)
+    np.testing.assert_allclose(log_p, m.log_prob(v=data[:4]), atol=0.1)
+
+
+@pytest.mark.parametrize("source, cls", [(BM, "Bm"), (GRBM, "Grbm"), (SOFTMAX, "Srbm")])
+def test_ais_agrees_with_enumeration_on_coupled_gaussian_and_softmax_machines(source, cls):
+    m = getattr(ebmc.load(source), cls)(seed=1)
+    set_params(m, np.random.default_rng(2), scale=0.8)
+    if "s" in m.params:
+        m.params["s"][...] = np.exp(m.params["s"])  # positive scales
+    estimate, error = m.log_partition(method="ais", runs=100, betas=1000)
+    assert abs(estimate - m.log_partition()) < 0.1 and error < 0.1
+
+
+def test_ais_settings_are_checked():
+    m = ebmc.load(BM).Bm(seed=1)
+    with pytest.raises(ValueError, match="method must be 'exact' or 'ais'"):
+        m.log_partition(method="mcmc")
+    with pytest.raises(ValueError, match="runs"):
+        m.log_partition(method="ais", runs=0)
+    with pytest.raises(ValueError, match="betas"):
+        m.log_partition(method="ais", betas=1)
+    with pytest.raises(ValueError, match="v:"):
+        m.log_partition(method="ais", base_data=np.full((3, 4), 0.5) * 3)
+
+
+NAMED = """
+model m {
+    visible v[2] : bernoulli
+    hidden h[2] : bernoulli
+    DECLARATION
+    param W[2, 2]
+    energy = -(v @ W @ h) - sum(NAME) * sum(h)
+    train cd
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "declaration, why",
+    [
+        ("visible betas[2] : bernoulli", "an argument of log_prob"),
+        ("input lr[2]", "a setting of fit"),
+        ("input n[2]", "the first argument of sample"),
+        ("input data[2]", "the first argument of fit"),
+    ],
+)
+def test_a_group_named_like_an_argument_of_its_methods_is_refused(declaration, why):
+    name = declaration.split()[1].split("[")[0]
+    source = NAMED.replace("DECLARATION", declaration).replace("NAME", name)
+    with pytest.raises(ebmc.EbmcError, match=why) as info:
+        ebmc.compile(source)
+    assert info.value.line == 5

@@ -413,6 +413,11 @@ class _EnergyModel:
         return count
 
     @staticmethod
+    def _check_monitor(value):
+        """fit's `monitor`: a whole number >= 0 (every how many epochs the metrics are computed)."""
+        return _check_option("monitor", value, (True, 0, True, None))
+
+    @staticmethod
     def _flag(name, value):
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
@@ -459,6 +464,86 @@ class _EnergyModel:
             top = max(total, float(terms.max()))
             total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
         return float(total)
+
+    # ------------------------------------------------------------ annealed importance sampling
+    @staticmethod
+    def _method(method, runs, betas, base_data):
+        """The estimator of log Z asked for, 'exact' or 'ais', with the AIS settings checked."""
+        if method not in ("exact", "ais"):
+            raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+        _check_option("runs", runs, (True, 1, True, None))
+        _check_option("betas", betas, (True, 2, True, None))
+        return method
+
+    def _ais_data(self, base_data):
+        """dict visible group -> checked batch of base_data (or None for each, without it)."""
+        names = self._visible_groups()
+        if base_data is None:
+            return dict.fromkeys(names)
+        arrays, masks, _ = self._masked_batches(base_data, None, "base_data")
+        if not next(iter(arrays.values())).shape[0]:
+            raise ValueError("base_data: no rows to take the base model's marginals from")
+        return arrays
+
+    def _base_field(self, name, data):
+        """The (field, precision) of independent units of group `name` for the base model of AIS:
+        the marginals of `data` where given (the log-odds of bernoulli and of spin units, the log
+        frequencies of one-hot ones, mean / variance and 1 / variance for gaussian ones), else
+        uniform units (zero field; unit precision for gaussian units)."""
+        family = self.unit_types[self.variables[name][2]]["family"]
+        shape = self._shape(self.variables[name][1])
+        zero = np.zeros(shape, dtype=self.dtype)
+        if family == "gaussian":
+            if data is None:
+                return zero, np.ones(shape, dtype=self.dtype)
+            variance = np.maximum(data.var(axis=0), 1e-3)
+            return (data.mean(axis=0) / variance).astype(self.dtype), (1.0 / variance).astype(self.dtype)
+        if data is None or family == "values":
+            return zero, zero
+        mean = data.mean(axis=0)
+        if family == "bernoulli":
+            mean = np.clip(mean, 1e-3, 1 - 1e-3)
+            return np.log(mean / (1 - mean)).astype(self.dtype), zero
+        if family == "spin":
+            return np.arctanh(np.clip(mean, -1 + 2e-3, 1 - 2e-3)).astype(self.dtype), zero
+        if family == "categorical":
+            share = np.clip(mean, 1e-3, None)
+            return np.log(share / share.sum(axis=-1, keepdims=True)).astype(self.dtype), zero
+        return zero, zero
+
+    @staticmethod
+    def _base_energy(state, base):
+        """E0(x) = sum over the groups of -field . x + precision . x**2 / 2, one value per chain."""
+        total = 0.0
+        for name, x in state.items():
+            field, precision = base[name]
+            axes = tuple(range(1, x.ndim))
+            total = total + (0.5 * precision * x * x - field * x).sum(axis=axes)
+        return total
+
+    def _ais(self, runs, betas, base_data):
+        """log Z by annealed importance sampling: (estimate, standard error).
+
+        From the base model p0 (independent units, log Z0 known) to the model along the inverse
+        temperatures beta_k = k / (betas - 1): each of `runs` chains starts at a draw of p0, adds
+        -(beta_k - beta_(k-1)) * (E - E0) at its state to its log weight, then moves by one Gibbs
+        sweep at beta_k. log Z = log Z0 + log mean(weights); its standard error is that of the
+        mean weight over the mean weight (the delta method)."""
+        base = self._ais_base(base_data)
+        log_z0 = self._ais_log_z0(base)
+        state = self._ais_start(base, runs)
+        schedule = np.linspace(0.0, 1.0, betas)
+        log_w = np.zeros(runs)
+        with np.errstate(over="ignore"):
+            for k in range(1, betas):
+                log_w -= (schedule[k] - schedule[k - 1]) * self._ais_gap(state, base)
+                if k < betas - 1:
+                    state = self._ais_step(state, schedule[k], base)
+        top = log_w.max()
+        weights = np.exp(log_w - top)
+        mean = weights.mean()
+        error = float(weights.std(ddof=1) / (mean * np.sqrt(runs))) if runs > 1 else float("inf")
+        return float(log_z0 + top + np.log(mean)), error
 
     # ------------------------------------------------------------ files
     @staticmethod
@@ -589,6 +674,7 @@ class Rbm(_EnergyModel):
         'bernoulli': {
             'support': (0.0, 1.0),
             'onehot': False,
+            'family': 'bernoulli',
             'words': 'bernoulli units take values in [0, 1] (0/1 data, or probabilities)',
             'above': 'scale or binarise the data, e.g. data / {top:g} or data > {half:g}',
             'below': 'for -1/+1 data declare the units spin, or map the data with (data + 1) / 2',
@@ -690,14 +776,19 @@ class Rbm(_EnergyModel):
         shape = (count,) + self._shape(('n_visible',))
         return _sample_bernoulli(self.rng, np.full(shape, 0.5, dtype=self.dtype))
 
-    def _sweep(self, v, keep=None):
+    def _sweep(self, v, keep=None, beta=None, base=None):
         """One Gibbs sweep: h, v in turn, each drawn given the others: an independent
         group all at once, a group whose units interact unit by unit. keep: None, or dict visible
-        group -> booleans like it; where True the units keep their values (clamped). Returns the
-        new h, v.
+        group -> booleans like it; where True the units keep their values (clamped).
+        beta, base: with an inverse temperature beta, each draw is from the energy
+        beta * E + (1 - beta) * E0 of annealed importance sampling, E0 the base model's
+        (dict group -> (field, precision), see _ais_base).
+        Returns the new h, v.
         """
-        h = self._sample_h(v)
-        v = self._sample_v(h) if keep is None else np.where(keep['v'], v, self._sample_v(h))
+        drawn = self._sample_h(v) if beta is None else self._tempered_h(v, beta, base['h'])
+        h = drawn
+        drawn = self._sample_v(h) if beta is None else self._tempered_v(h, beta, base['v'])
+        v = drawn if keep is None else np.where(keep['v'], v, drawn)
         return h, v
 
     def sample(self, n, steps=None):
@@ -751,27 +842,119 @@ class Rbm(_EnergyModel):
         v = np.where(keep['v'], known['v'], total_v / steps)
         return self._unbatch(v, single)
 
-    def log_prob(self, *, v):
-        """log p(v) = -F - log Z, exactly (see log_partition)."""
-        return self._call(self._log_prob, v=v)
+    def log_prob(self, *, v, method='exact', runs=100, betas=1000, base_data=None):
+        """log p(v) = -F(v) - log Z, one value per sample: exactly with
+        method='exact'; with method='ais', log Z is estimated by annealed importance sampling
+        (see log_partition) and the result is (log p, the standard error of log Z).
+        """
+        method = self._method(method, runs, betas, base_data)
+        if method == 'exact':
+            return -self._call(self._free_energy, v=v) - self.log_partition()
+        free = self._call(self._free_energy, v=v)
+        log_z, error = self._ais(runs, betas, base_data)
+        return -free - log_z, error
 
-    def _log_prob(self, v):
-        """log p(v) = -F - log Z, exactly (see log_partition)."""
-        return -self._free_energy(v) - self.log_partition()
-
-    def log_partition(self):
+    def log_partition(self, method='exact', *, runs=100, betas=1000, base_data=None):
         """log Z = log sum over every state of exp(-E), exactly, by enumerating the states of
         the visible units (the hidden ones summed out by F(v))
         or the hidden units (the visible ones summed out by F(h)),
         whichever has fewer states; in chunks of 16384 states with a running log-sum-exp.
         At most 1048576 states (20 binary units): larger models need an estimate
         (annealed importance sampling, AIS).
+
+        method='ais': annealed importance sampling (Neal 2001; Salakhutdinov and Murray 2008),
+        from a base model of independent units (their marginals in `base_data`, the visible
+        array or dict, where given; else uniform) to the model along `betas` inverse
+        temperatures spaced evenly in [0, 1], with `runs` parallel chains, each moved by one
+        Gibbs sweep (see _sweep) at each temperature. Returns (log Z estimate, its standard error).
         """
+        method = self._method(method, runs, betas, base_data)
+        if method == 'ais':
+            return self._ais(runs, betas, base_data)
         options = [
             (self._free_energy, [(('n_visible',), (0.0, 1.0), False)]),
             (self._free_energy_hidden, [(('n_hidden',), (0.0, 1.0), False)]),
         ]
         return self._enumerate(options)
+
+    def _unit_mean_h(self, field, precision):
+        """E[h] of bernoulli units with weights exp(field * x - precision * x**2 / 2)."""
+        return _sigmoid(field - 0.5 * precision)
+
+    def _unit_log_partition_h(self, field, precision):
+        """sum over the units of h of log sum_x exp(field * x - precision * x**2 / 2)."""
+        return _softplus(field - 0.5 * precision).sum()
+
+    def _draw_h(self, field, precision):
+        """A draw of h with weights exp(field * x - precision * x**2 / 2), unit by unit."""
+        precision = np.broadcast_to(precision, field.shape)
+        return _sample_bernoulli(self.rng, self._unit_mean_h(field, precision))
+
+    def _tempered_h(self, v, beta, base):
+        """A draw of h from p_beta(h | rest), for the energy beta * E + (1 - beta) * E0:
+        its field and precision are beta times the model's plus (1 - beta) times the base's.
+        """
+        W, b = self.params['W'], self.params['b']
+        f0, p0 = base
+        field = beta * (b + v @ W) + (1.0 - beta) * f0
+        precision = beta * (0.0) + (1.0 - beta) * p0
+        return self._draw_h(field, precision)
+
+    def _unit_mean_v(self, field, precision):
+        """E[v] of bernoulli units with weights exp(field * x - precision * x**2 / 2)."""
+        return _sigmoid(field - 0.5 * precision)
+
+    def _unit_log_partition_v(self, field, precision):
+        """sum over the units of v of log sum_x exp(field * x - precision * x**2 / 2)."""
+        return _softplus(field - 0.5 * precision).sum()
+
+    def _draw_v(self, field, precision):
+        """A draw of v with weights exp(field * x - precision * x**2 / 2), unit by unit."""
+        precision = np.broadcast_to(precision, field.shape)
+        return _sample_bernoulli(self.rng, self._unit_mean_v(field, precision))
+
+    def _tempered_v(self, h, beta, base):
+        """A draw of v from p_beta(v | rest), for the energy beta * E + (1 - beta) * E0:
+        its field and precision are beta times the model's plus (1 - beta) times the base's.
+        """
+        W, a = self.params['W'], self.params['a']
+        f0, p0 = base
+        field = beta * (h @ W.T + a) + (1.0 - beta) * f0
+        precision = beta * (0.0) + (1.0 - beta) * p0
+        return self._draw_v(field, precision)
+
+    def _ais_base(self, base_data):
+        """The base model of AIS: dict group -> (field, precision) of independent units, from the
+        marginals of the visible units in `base_data` where given (see _base_field).
+        """
+        given = self._ais_data(base_data)
+        return {
+            'h': self._base_field('h', None),
+            'v': self._base_field('v', given['v']),
+        }
+
+    def _ais_log_z0(self, base):
+        """log Z of the base model: the sum of each group's own."""
+        return float(self._unit_log_partition_h(*base['h']) + self._unit_log_partition_v(*base['v']))
+
+    def _ais_start(self, base, runs):
+        """runs draws of every group from the base model."""
+        state = {}
+        for name, (field, precision) in base.items():
+            state[name] = np.broadcast_to(field, (runs,) + field.shape)
+        return {
+            'h': self._draw_h(state['h'], base['h'][1]),
+            'v': self._draw_v(state['v'], base['v'][1]),
+        }
+
+    def _ais_gap(self, state, base):
+        """E(x) - E0(x) at each chain's state x."""
+        return self._energy(state['v'], state['h']) - self._base_energy(state, base)
+
+    def _ais_step(self, state, beta, base):
+        """One Gibbs sweep (see _sweep) of every chain at inverse temperature beta."""
+        h, v = self._sweep(state['v'], beta=beta, base=base)
+        return {'h': h, 'v': v}
 
     def _free_energy_hidden(self, h):
         """F(h) = -log sum over the visible units of exp(-E) = -(b @ h) - sum(softplus(h @ W.T + a))"""
@@ -780,7 +963,7 @@ class Rbm(_EnergyModel):
 
     def fit(
         self, data, mask=None, *, k=1, lr=0.05, batch=100, epochs=20, momentum=0.5, weight_decay=0.0,
-        verbose=False, callback=None
+        verbose=False, callback=None, monitor=1
     ):
         """Train by contrastive divergence (CD-k); the defaults are the model's `train` settings.
 
@@ -797,7 +980,8 @@ class Rbm(_EnergyModel):
         linear or bilinear in each visible unit); their values are not read.
         Settings: k, batch and epochs whole numbers >= 1, lr > 0, 0 <= momentum < 1,
         weight_decay >= 0. callback(model, record) is called after each epoch; when it
-        returns False, training stops.
+        returns False, training stops. monitor: the metrics are computed every `monitor`
+        epochs (a whole number >= 0; 0: never, and the records hold `epoch` and `seconds` only).
         Returns the history: one dict per epoch with `epoch`,
         `recon_error` (mean squared error of the mean-field reconstruction of the watched rows),
         `free_energy` (the mean free energy of the watched rows), and `seconds`
@@ -810,6 +994,7 @@ class Rbm(_EnergyModel):
             k=k, lr=lr, batch=batch, epochs=epochs, momentum=momentum, weight_decay=weight_decay
         )
         verbose = self._flag("verbose", verbose)
+        monitor = self._check_monitor(monitor)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
         arrays, weights = self._training_data(data, mask)
@@ -831,8 +1016,10 @@ class Rbm(_EnergyModel):
                     v_model, h_model = self._negative_phase(v, h, k, m)
                     deltas = self._statistics(v, h, v_model, h_model)
                     self._update(deltas, lr / v.shape[0], momentum, weight_decay, velocity, lr)
-                watched = None if weights is None else {name: w[watch] for name, w in weights.items()}
-                metrics = self._monitor({'v': v_all[watch]}, watched, ())
+                metrics = {}
+                if monitor and (epoch + 1) % monitor == 0:
+                    watched = None if weights is None else {name: w[watch] for name, w in weights.items()}
+                    metrics = self._monitor({'v': v_all[watch]}, watched, ())
                 self._check_training(before, metrics, epoch + 1, lr)
                 record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}
                 history.append(record)

@@ -363,6 +363,11 @@ class _EnergyModel:
         return count
 
     @staticmethod
+    def _check_monitor(value):
+        """fit's `monitor`: a whole number >= 0 (every how many epochs the metrics are computed)."""
+        return _check_option("monitor", value, (True, 0, True, None))
+
+    @staticmethod
     def _flag(name, value):
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
@@ -409,6 +414,86 @@ class _EnergyModel:
             top = max(total, float(terms.max()))
             total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
         return float(total)
+
+    # ------------------------------------------------------------ annealed importance sampling
+    @staticmethod
+    def _method(method, runs, betas, base_data):
+        """The estimator of log Z asked for, 'exact' or 'ais', with the AIS settings checked."""
+        if method not in ("exact", "ais"):
+            raise ValueError(f"method must be 'exact' or 'ais', got {method!r}")
+        _check_option("runs", runs, (True, 1, True, None))
+        _check_option("betas", betas, (True, 2, True, None))
+        return method
+
+    def _ais_data(self, base_data):
+        """dict visible group -> checked batch of base_data (or None for each, without it)."""
+        names = self._visible_groups()
+        if base_data is None:
+            return dict.fromkeys(names)
+        arrays, masks, _ = self._masked_batches(base_data, None, "base_data")
+        if not next(iter(arrays.values())).shape[0]:
+            raise ValueError("base_data: no rows to take the base model's marginals from")
+        return arrays
+
+    def _base_field(self, name, data):
+        """The (field, precision) of independent units of group `name` for the base model of AIS:
+        the marginals of `data` where given (the log-odds of bernoulli and of spin units, the log
+        frequencies of one-hot ones, mean / variance and 1 / variance for gaussian ones), else
+        uniform units (zero field; unit precision for gaussian units)."""
+        family = self.unit_types[self.variables[name][2]]["family"]
+        shape = self._shape(self.variables[name][1])
+        zero = np.zeros(shape, dtype=self.dtype)
+        if family == "gaussian":
+            if data is None:
+                return zero, np.ones(shape, dtype=self.dtype)
+            variance = np.maximum(data.var(axis=0), 1e-3)
+            return (data.mean(axis=0) / variance).astype(self.dtype), (1.0 / variance).astype(self.dtype)
+        if data is None or family == "values":
+            return zero, zero
+        mean = data.mean(axis=0)
+        if family == "bernoulli":
+            mean = np.clip(mean, 1e-3, 1 - 1e-3)
+            return np.log(mean / (1 - mean)).astype(self.dtype), zero
+        if family == "spin":
+            return np.arctanh(np.clip(mean, -1 + 2e-3, 1 - 2e-3)).astype(self.dtype), zero
+        if family == "categorical":
+            share = np.clip(mean, 1e-3, None)
+            return np.log(share / share.sum(axis=-1, keepdims=True)).astype(self.dtype), zero
+        return zero, zero
+
+    @staticmethod
+    def _base_energy(state, base):
+        """E0(x) = sum over the groups of -field . x + precision . x**2 / 2, one value per chain."""
+        total = 0.0
+        for name, x in state.items():
+            field, precision = base[name]
+            axes = tuple(range(1, x.ndim))
+            total = total + (0.5 * precision * x * x - field * x).sum(axis=axes)
+        return total
+
+    def _ais(self, runs, betas, base_data):
+        """log Z by annealed importance sampling: (estimate, standard error).
+
+        From the base model p0 (independent units, log Z0 known) to the model along the inverse
+        temperatures beta_k = k / (betas - 1): each of `runs` chains starts at a draw of p0, adds
+        -(beta_k - beta_(k-1)) * (E - E0) at its state to its log weight, then moves by one Gibbs
+        sweep at beta_k. log Z = log Z0 + log mean(weights); its standard error is that of the
+        mean weight over the mean weight (the delta method)."""
+        base = self._ais_base(base_data)
+        log_z0 = self._ais_log_z0(base)
+        state = self._ais_start(base, runs)
+        schedule = np.linspace(0.0, 1.0, betas)
+        log_w = np.zeros(runs)
+        with np.errstate(over="ignore"):
+            for k in range(1, betas):
+                log_w -= (schedule[k] - schedule[k - 1]) * self._ais_gap(state, base)
+                if k < betas - 1:
+                    state = self._ais_step(state, schedule[k], base)
+        top = log_w.max()
+        weights = np.exp(log_w - top)
+        mean = weights.mean()
+        error = float(weights.std(ddof=1) / (mean * np.sqrt(runs))) if runs > 1 else float("inf")
+        return float(log_z0 + top + np.log(mean)), error
 
     # ------------------------------------------------------------ files
     @staticmethod

@@ -32,7 +32,7 @@ from ...ir.graph import formula, leaves
 from ...options import rules_for
 from ...passes.batch import batch_sums
 from ...passes.energy import EnergyAnalysis
-from ...passes.simplify import simplify
+from ...passes.simplify import Simplifier, simplify
 from ...plugins import registry
 from .emit import Emitter, NumpyContext, check_identifier
 
@@ -42,6 +42,18 @@ METHOD_ARGUMENTS = {
     "self": "the instance argument of every method",
     "mask": "the first argument of complete(mask, ...)",
     "steps": "an argument of complete(mask, steps=..., ...) and sample(n, steps)",
+    "method": "an argument of log_prob(..., method=...)",
+    "runs": "an argument of log_prob(..., method='ais', runs=...)",
+    "betas": "an argument of log_prob(..., method='ais', betas=...)",
+    "base_data": "an argument of log_prob(..., method='ais', base_data=...)",
+}
+# what a condition (an `input`) may not be called beside those: the other arguments of the methods
+# that take the conditions as keyword arguments (fit's settings are added per trainer)
+CONDITION_ARGUMENTS = {
+    "data": "the first argument of fit(data, ...)",
+    "n": "the first argument of sample(n, ...)",
+    "verbose": "an argument of fit",
+    "callback": "an argument of fit",
 }
 
 ENUMERATION_LIMIT = 2**20  # states log_partition may enumerate
@@ -198,18 +210,21 @@ def sym(dims: tuple) -> str:
     return "[" + ", ".join(str(d) for d in dims) + "]"
 
 
-def check_names(model) -> None:
-    """Refuse, at its declaration, a unit or data name that a generated public method has as an argument.
+def check_names(model, settings=()) -> None:
+    """Refuse, at its declaration, a unit or data name that a generated public method has as an argument
+    (`settings`: the trainer's, which fit takes beside the conditions).
 
     Every other name the language allows is fine: the locals are chosen by `Names`.
     """
     for name in model.params:
         check_identifier(name)
+    conditions = {**CONDITION_ARGUMENTS, **{k: "a setting of fit" for k in settings}}
     for name, decl in model.variables.items():
         check_identifier(name)
-        if name in METHOD_ARGUMENTS:
+        taken = {**METHOD_ARGUMENTS, **(conditions if decl.role == "input" else {})}
+        if name in taken:
             raise EbmcError(
-                f"'{name}' is a name the generated code needs ({METHOD_ARGUMENTS[name]}); please choose another",
+                f"'{name}' is a name the generated code needs ({taken[name]}); please choose another",
                 decl.span.line,
                 decl.span.column,
                 length=decl.span.length,
@@ -255,7 +270,7 @@ class EnergyClass:
                     var.span.column,
                     length=var.span.length,
                 )
-        check_names(self.m)
+        check_names(self.m, self._trainer().options)
         for name in [*self.m.variables, *self.m.params]:  # the model's names keep their own first
             self.names.local(name)
 
@@ -465,6 +480,7 @@ class EnergyClass:
                 with c.indent():
                     c(f"'support': ({', '.join(self.ctx.number(float(x)) for x in unit.support)}),")
                     c(f"'onehot': {bool(unit.onehot)!r},")
+                    c(f"'family': {unit.sample!r},")
                     c(f"'words': {unit.support_words!r},")
                     c(f"'above': {unit.above_hint!r},")
                     c(f"'below': {unit.below_hint!r},")
@@ -575,7 +591,10 @@ class EnergyClass:
         tail = "".join(f"\n    {line}" for line in where)
         coupling = self.a.graphs.get(f"coupling_{name}")
         fast = coupling is not None and not (set(self.inputs_of(coupling)) & set(self.m.variables))
-        signature = ", ".join(["self", *map(self.local, args), "keep=None"])
+        tempered = not self.conds
+        signature = ", ".join(
+            ["self", *map(self.local, args), "keep=None", *(["beta=None", "base=None"] if tempered else [])]
+        )
         if fast:
             c(f"def _field_{name}({', '.join(['self', *map(self.local, read)])}):")
             with c.indent():
@@ -620,6 +639,12 @@ class EnergyClass:
                 c(f"field = np.array(self._field_{name}({', '.join(map(self.local, read))}), dtype=self.dtype)")
                 c("field = np.broadcast_to(field, " + f"{x}.shape).reshape(count, -1).copy()")
                 c(f"coupling = self._coupling_{name}()")
+                if tempered:
+                    c("if beta is not None:  # beta * E + (1 - beta) * E0: the base adds f0 - p0 x and diag(p0)")
+                    with c.indent():
+                        c("f0, p0 = (np.broadcast_to(b, " + f"{x}.shape[1:]).ravel() for b in base)")
+                        c("field = beta * field + (1.0 - beta) * (f0 - p0 * state)")
+                        c("coupling = beta * coupling + (1.0 - beta) * np.diag(p0)")
                 c("diagonal = np.diagonal(coupling).copy()")
                 if grp.unit.form == "quadratic":
                     c("if not np.all(diagonal > 0):")
@@ -667,6 +692,11 @@ class EnergyClass:
                         )
                         c(f"energies.append(self._energy({call_args}))")
                     c("weights = np.stack(energies, axis=-1)")
+                    if tempered:
+                        c("if beta is not None:  # beta * E + (1 - beta) * E0")
+                        with c.indent():
+                            c("f0, p0 = (np.broadcast_to(b, " + f"{x}.shape[1:]).ravel()[j] for b in base)")
+                            c("weights = beta * weights + (1.0 - beta) * (0.5 * p0 * values**2 - f0 * values)")
                     softmax, categorical = self.ctx.helper("softmax"), self.ctx.helper("sample_categorical")
                     c(f"chosen = {categorical}(self.rng, {softmax}(-weights))")
                     c("new = chosen @ values")
@@ -677,8 +707,6 @@ class EnergyClass:
     def _unit_draw(self, name: str, field: str, precision: str) -> str:
         """The code of a draw of one unit of group `name` from the code of its field and precision,
         by the unit type's own mean."""
-        from ...passes.simplify import Simplifier
-
         grp = self.a.groups[name]
         b = Simplifier()
         f = b.var("field:unit", "input", ())
@@ -688,6 +716,120 @@ class EnergyClass:
         mean = em.emit(b.g.graph["outputs"])["mean"]
         self.code(*em.lines)
         return self.draw(name, mean=mean, field=field, precision=precision)
+
+    # ------------------------------------------------------------ annealed importance sampling
+    def _unit_method(self, name: str, kind: str) -> None:
+        """`_unit_mean_X(field, precision)` or `_unit_log_partition_X(field, precision)`: the unit
+        type's own formula, on a batch (the mean) or on one field and precision (log Z of the group)."""
+        grp = self.a.groups[name]
+        b = Simplifier()
+        role = "input" if kind == "mean" else "param"
+        f = b.var(f"field:{name}", role, grp.dims)
+        p = b.var(f"precision:{name}", role, grp.dims)
+        rule = grp.unit.mean if kind == "mean" else grp.unit.log_partition
+        b.output("out", rule(b, f, p))
+        c = self.code
+        what = (
+            f"E[{name}] of {grp.unit.name} units with weights exp(field * x - precision * x**2 / 2)"
+            if kind == "mean"
+            else f"sum over the units of {name} of log sum_x exp(field * x - precision * x**2 / 2)"
+        )
+        c(f"def _unit_{kind}_{name}(self, field, precision):")
+        with c.indent():
+            c.docstring(f"{what}.")
+            names = {f"field:{name}": "field", f"precision:{name}": "precision"}
+            result = self._emit(b.g, names=names, batch_size="field.shape[0]" if kind == "mean" else None)
+            c(f"return {result['out']}")
+        c("")
+
+    def _ais_methods(self) -> None:
+        """What _EnergyModel._ais asks of a model: a base model of independent units, its log Z and
+        draws, the energy gap E - E0, and a sweep at an inverse temperature."""
+        c = self.code
+        order = self.a.hidden + self.a.visible
+        for name in order:
+            grp = self.a.groups[name]
+            self._unit_method(name, "mean")
+            self._unit_method(name, "log_partition")
+            c(f"def _draw_{name}(self, field, precision):")
+            with c.indent():
+                c.docstring(f"A draw of {name} with weights exp(field * x - precision * x**2 / 2), unit by unit.")
+                c("precision = np.broadcast_to(precision, field.shape)")
+                mean = f"self._unit_mean_{name}(field, precision)"
+                c(f"return {self.draw(name, mean=mean, field='field', precision='precision')}")
+            c("")
+            if not grp.independent:
+                continue
+            g = self.a.graphs[f"conditional_{name}"]
+            args = self.reads(name)
+            outputs = g.graph["outputs"]
+            params = [*map(self.local, args)] if args else ["count"]
+            c(f"def _tempered_{name}({', '.join(['self', *params, 'beta', 'base'])}):")
+            with c.indent():
+                c.docstring(
+                    f"A draw of {name} from p_beta({name} | rest), for the energy beta * E + (1 - beta) * E0:\n"
+                    "its field and precision are beta times the model's plus (1 - beta) times the base's."
+                )
+                self._unpack_params(g)
+                wanted = {"field": outputs["field"]}
+                if "precision" in outputs:
+                    wanted["precision"] = outputs["precision"]
+                result = self._emit(g, wanted)
+                precision = result.get("precision", "0.0")
+                c("f0, p0 = base")
+                shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
+                field = f"({result['field']})" if args else f"np.broadcast_to({result['field']}, {shape})"
+                c(f"field = beta * {field} + (1.0 - beta) * f0")
+                c(f"precision = beta * ({precision}) + (1.0 - beta) * p0")
+                c(f"return self._draw_{name}(field, precision)")
+            c("")
+        c("def _ais_base(self, base_data):")
+        with c.indent():
+            c.docstring(
+                "The base model of AIS: dict group -> (field, precision) of independent units, from the\n"
+                "marginals of the visible units in `base_data` where given (see _base_field)."
+            )
+            c("given = self._ais_data(base_data)")
+            c("return {")
+            with c.indent():
+                for name in order:
+                    grp = self.a.groups[name]
+                    known = f"given[{name!r}]" if grp.role == "visible" else "None"
+                    c(f"{name!r}: self._base_field({name!r}, {known}),")
+            c("}")
+        c("")
+        c("def _ais_log_z0(self, base):")
+        with c.indent():
+            c.docstring("log Z of the base model: the sum of each group's own.")
+            c("return float(" + " + ".join(f"self._unit_log_partition_{n}(*base[{n!r}])" for n in order) + ")")
+        c("")
+        c("def _ais_start(self, base, runs):")
+        with c.indent():
+            c.docstring("runs draws of every group from the base model.")
+            c("state = {}")
+            c("for name, (field, precision) in base.items():")
+            with c.indent():
+                c("state[name] = np.broadcast_to(field, (runs,) + field.shape)")
+            c("return {")
+            with c.indent():
+                for name in order:
+                    c(f"{name!r}: self._draw_{name}(state[{name!r}], base[{name!r}][1]),")
+            c("}")
+        c("")
+        units = list(self.m.units)
+        c("def _ais_gap(self, state, base):")
+        with c.indent():
+            c.docstring("E(x) - E0(x) at each chain's state x.")
+            energy_args = ", ".join(f"state[{n!r}]" for n in units)
+            c(f"return self._energy({energy_args}) - self._base_energy(state, base)")
+        c("")
+        c("def _ais_step(self, state, beta, base):")
+        with c.indent():
+            c.docstring("One Gibbs sweep (see _sweep) of every chain at inverse temperature beta.")
+            read = ", ".join(f"state[{n!r}]" for n in self.swept())
+            c(f"{', '.join(map(self.local, order))} = self._sweep({read}, beta=beta, base=base)")
+            c("return {" + ", ".join(f"{n!r}: {self.local(n)}" for n in order) + "}")
+        c("")
 
     def _free_energy(self) -> None:
         g = self.a.graphs["free_energy"]
@@ -753,13 +895,22 @@ class EnergyClass:
         state = [*map(self.local, order)]
         read = [*map(self.local, self.swept())]
         conds = [*map(self.local, self.m.inputs)]
-        c(f"def _sweep({', '.join(['self', *read, *conds, 'keep=None'])}):")
+        tempered = not conds
+        extra = ["keep=None", *(["beta=None", "base=None"] if tempered else [])]
+        c(f"def _sweep({', '.join(['self', *read, *conds, *extra])}):")
         with c.indent():
             c.docstring(
                 f"One Gibbs sweep: {', '.join(order)} in turn, each drawn given the others: an independent\n"
                 "group all at once, a group whose units interact unit by unit. keep: None, or dict visible\n"
-                "group -> booleans like it; where True the units keep their values (clamped). Returns the\n"
-                f"new {', '.join(order)}."
+                "group -> booleans like it; where True the units keep their values (clamped)."
+                + (
+                    "\nbeta, base: with an inverse temperature beta, each draw is from the energy\n"
+                    "beta * E + (1 - beta) * E0 of annealed importance sampling, E0 the base model's\n"
+                    "(dict group -> (field, precision), see _ais_base)."
+                    if tempered
+                    else ""
+                )
+                + f"\nReturns the new {', '.join(order)}."
             )
             for name in order:
                 grp = self.a.groups[name]
@@ -768,6 +919,10 @@ class EnergyClass:
                 count = f"{self.local(self.a.visible[0])}.shape[0]"
                 if grp.independent:
                     drawn = self.call("sample", name, count)
+                    if tempered:
+                        given = ", ".join(map(self.local, self.reads(name))) or count
+                        c(f"drawn = {drawn} if beta is None else self._tempered_{name}({given}, beta, base[{name!r}])")
+                        drawn = "drawn"
                     if grp.role == "visible":
                         c(f"{x} = {drawn} if keep is None else np.where({kept}, {x}, {drawn})")
                     else:
@@ -775,7 +930,8 @@ class EnergyClass:
                 else:
                     args = self.reads(name)
                     keep = f"None if keep is None else {kept}" if grp.role == "visible" else "None"
-                    c(f"{x} = self._gibbs_{name}({', '.join(map(self.local, args))}, keep={keep})")
+                    temper = f", beta=beta, base=None if base is None else base[{name!r}]" if tempered else ""
+                    c(f"{x} = self._gibbs_{name}({', '.join(map(self.local, args))}, keep={keep}{temper})")
             c(f"return {', '.join(state)}")
         c("")
 
@@ -937,20 +1093,36 @@ class EnergyClass:
             options.append(("hidden", self.a.hidden, "self._free_energy_hidden"))
         if not options and self.a.hidden and all(g.unit.discrete for g in groups.values()):
             options.append(("every", list(self.m.units), "self._energy"))
-        if not options:
+        conds = self.conds
+        if not options and conds:
             return
         has_free = "hidden" in self.a.summable or not self.a.hidden
-        conds = self.conds
-        if has_free:
+        if has_free and conds:
             args = vis + conds
-            given = " | " + ", ".join(conds) if conds else ""
-            doc = f"log p({', '.join(vis)}{given}) = -F - log Z, exactly (see log_partition)."
+            doc = f"log p({', '.join(vis)} | {', '.join(conds)}) = -F - log Z, exactly (see log_partition)."
             self._public("log_prob", args, doc, f"self._call(self._log_prob, {self.kwargs(args)})")
             c(f"def _log_prob(self, {', '.join(map(self.local, args))}):")
             with c.indent():
                 c.docstring(doc)
-                z = f"self._log_partitions({', '.join(map(self.local, conds))})" if conds else "self.log_partition()"
+                z = f"self._log_partitions({', '.join(map(self.local, conds))})"
                 c(f"return -self._free_energy({', '.join(map(self.local, args))}) - {z}")
+            c("")
+        elif has_free:
+            args = ", ".join(map(self.names.exact, vis))
+            c(f"def log_prob(self, *, {args}, method='exact', runs=100, betas=1000, base_data=None):")
+            with c.indent():
+                c.docstring(
+                    f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, one value per sample: exactly with\n"
+                    "method='exact'; with method='ais', log Z is estimated by annealed importance sampling\n"
+                    "(see log_partition) and the result is (log p, the standard error of log Z)."
+                )
+                c("method = self._method(method, runs, betas, base_data)")
+                c("if method == 'exact':")
+                with c.indent():
+                    c(f"return -self._call(self._free_energy, {self.kwargs(vis)}) - self.log_partition()")
+                c(f"free = self._call(self._free_energy, {self.kwargs(vis)})")
+                c("log_z, error = self._ais(runs, betas, base_data)")
+                c("return -free - log_z, error")
             c("")
         sides = {
             "visible": "the visible units (the hidden ones summed out by F(v))" if self.a.hidden else "every unit",
@@ -959,25 +1131,47 @@ class EnergyClass:
         }
         what = "\nor ".join(sides[label] for label, _, _ in options)
         doc = (
-            "log Z = log sum over every state of exp(-E), exactly, by enumerating the states of\n"
-            + what
-            + (",\nwhichever has fewer states" if len(options) > 1 else "")
-            + f"; in chunks of {2**14} states with a running log-sum-exp.\n"
-            f"At most {ENUMERATION_LIMIT} states (20 binary units): larger models need an estimate\n"
-            "(annealed importance sampling, AIS)."
+            ""
+            if not options
+            else (
+                "log Z = log sum over every state of exp(-E), exactly, by enumerating the states of\n"
+                + what
+                + (",\nwhichever has fewer states" if len(options) > 1 else "")
+                + f"; in chunks of {2**14} states with a running log-sum-exp.\n"
+                f"At most {ENUMERATION_LIMIT} states (20 binary units): larger models need an estimate\n"
+                "(annealed importance sampling, AIS)."
+            )
         )
         specs = [self._state_spec(names) for _, names, _ in options]
         if not conds:
-            c("def log_partition(self):")
+            c("def log_partition(self, method='exact', *, runs=100, betas=1000, base_data=None):")
             with c.indent():
-                c.docstring(doc)
-                c("options = [")
+                ais = (
+                    "method='ais': annealed importance sampling (Neal 2001; Salakhutdinov and Murray 2008),\n"
+                    "from a base model of independent units (their marginals in `base_data`, the visible\n"
+                    "array or dict, where given; else uniform) to the model along `betas` inverse\n"
+                    "temperatures spaced evenly in [0, 1], with `runs` parallel chains, each moved by one\n"
+                    "Gibbs sweep (see _sweep) at each temperature. Returns (log Z estimate, its standard error)."
+                )
+                c.docstring((doc if options else "log Z = log sum over every state of exp(-E).") + "\n\n" + ais)
+                c("method = self._method(method, runs, betas, base_data)")
+                c("if method == 'ais':")
                 with c.indent():
-                    for (_, _, method), spec in zip(options, specs, strict=True):
-                        c(f"({method}, {spec}),")
-                c("]")
-                c("return self._enumerate(options)")
+                    c("return self._ais(runs, betas, base_data)")
+                if options:
+                    c("options = [")
+                    with c.indent():
+                        for (_, _, method), spec in zip(options, specs, strict=True):
+                            c(f"({method}, {spec}),")
+                    c("]")
+                    c("return self._enumerate(options)")
+                else:
+                    c("raise ValueError(")
+                    c('    "log_partition: this model has no exact log Z (its units are not discrete, or what is "')
+                    c("    \"continuous does not sum out); estimate it with method='ais'\"")
+                    c(")")
             c("")
+            self._ais_methods()
         else:
             doc += f"\nlog Z depends on the conditions {', '.join(conds)}: one value per row of them."
             self._public("log_partition", conds, doc, f"self._call(self._log_partitions, {self.kwargs(conds)})")

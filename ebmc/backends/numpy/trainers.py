@@ -17,40 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...ir.graph import copy_into, leaves
 from ...options import rules_for
-from ...passes.batch import batch_sums
-from ...passes.simplify import Simplifier, simplify
+from ...passes.learning import model_var, monitor_graph, statistics_graph
 
 CD_OPTIONS = {"k": 1, "lr": 0.05, "batch": 100, "epochs": 10, "momentum": 0.0, "weight_decay": 0.0}
-
-
-def model_var(name: str) -> str:
-    """The name of the negative-phase sample of unit group `name` in the statistics graph: not an
-    identifier, so that it cannot be taken for one of the model's own names."""
-    return f"{name}:model"
-
-
-def statistics_graph(grad_graph, hidden: list[str], visible: list[str]):
-    """Per param: sum_b dE/dtheta(model sample) - sum_b dE/dtheta(data).
-
-    The model side reads the units renamed `model_var(name)`; theta moves along +lr/B times this.
-    """
-    sums = batch_sums(grad_graph)
-    b = Simplifier()
-    data = copy_into(b, sums, sums.graph["outputs"].values())
-    found = leaves(sums)
-    renamed = {}
-    for name in hidden + visible:
-        if name in found:
-            d = sums.nodes[found[name]]
-            renamed[found[name]] = b.var(model_var(name), d["role"], d["shape"])
-    model = copy_into(b, sums, sums.graph["outputs"].values(), replace=renamed)
-    outputs = {}
-    for p, n in sums.graph["outputs"].items():
-        outputs[p] = b.add("sub", model[n], data[n])
-    b.g.graph["outputs"] = outputs
-    return simplify(b.g)
 
 
 POSITIVE_WORDS = {
@@ -144,7 +114,17 @@ class ContrastiveDivergence:
         every = {x: cls.derived(x, "{}_all") for x in vis}
         conditions = {x: cls.derived(x, "{}_all") for x in cls.conds}
         conds = [cls.names.exact(x) for x in cls.conds]
-        signature = ["self", "data", "mask=None", "*", *conds, *kw.split(", "), "verbose=False", "callback=None"]
+        signature = [
+            "self",
+            "data",
+            "mask=None",
+            "*",
+            *conds,
+            *kw.split(", "),
+            "verbose=False",
+            "callback=None",
+            "monitor=1",
+        ]
         c.wrapped("def fit(", signature, "):")
         with c.indent():
             c.docstring(
@@ -166,7 +146,8 @@ class ContrastiveDivergence:
                 "linear or bilinear in each visible unit); their values are not read.\n"
                 "Settings: k, batch and epochs whole numbers >= 1, lr > 0, 0 <= momentum < 1,\n"
                 "weight_decay >= 0. callback(model, record) is called after each epoch; when it\n"
-                "returns False, training stops.\n"
+                "returns False, training stops. monitor: the metrics are computed every `monitor`\n"
+                "epochs (a whole number >= 0; 0: never, and the records hold `epoch` and `seconds` only).\n"
                 + history_words(cls)
                 + "If the params stop being finite numbers (a learning\n"
                 "rate far too large), they are put back as they were before that epoch and fit raises\n"
@@ -174,6 +155,7 @@ class ContrastiveDivergence:
             )
             c.wrapped(f"{keys} = self._settings(", [f"{k}={k}" for k in defaults], ")")
             c('verbose = self._flag("verbose", verbose)')
+            c("monitor = self._check_monitor(monitor)")
             c("if callback is not None and not callable(callback):")
             with c.indent():
                 c('raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")')
@@ -217,13 +199,16 @@ class ContrastiveDivergence:
                         )
                         c(f"deltas = self._statistics({args})")
                         c(f"self._update(deltas, lr / {count}, momentum, weight_decay, velocity, lr)")
-                    c("watched = None if weights is None else {name: w[watch] for name, w in weights.items()}")
-                    watched = ", ".join(f"{conditions[x]}[watch]" for x in cls.conds)
-                    c(
-                        "metrics = self._monitor({"
-                        + ", ".join(f"{v!r}: {every[v]}[watch]" for v in vis)
-                        + f"}}, watched, ({watched}{',' if len(cls.conds) == 1 else ''}))"
-                    )
+                    c("metrics = {}")
+                    c("if monitor and (epoch + 1) % monitor == 0:")
+                    with c.indent():
+                        c("watched = None if weights is None else {name: w[watch] for name, w in weights.items()}")
+                        watched = ", ".join(f"{conditions[x]}[watch]" for x in cls.conds)
+                        c(
+                            "metrics = self._monitor({"
+                            + ", ".join(f"{v!r}: {every[v]}[watch]" for v in vis)
+                            + f"}}, watched, ({watched}{',' if len(cls.conds) == 1 else ''}))"
+                        )
                     c("self._check_training(before, metrics, epoch + 1, lr)")
                     c("record = {'epoch': epoch + 1, **metrics, 'seconds': time.perf_counter() - start}")
                     c("history.append(record)")
@@ -401,28 +386,6 @@ def _monitor(self, data, masks, conditions):
     return {}
 ''')
         c("")
-
-
-def monitor_graph(a):
-    """Outputs `recon_<v>` (the mean-field reconstruction of each visible group) and `free` (F(v)),
-    in one graph, so that the products they share are computed once."""
-    b = Simplifier()
-    hidden_means = {}
-    for h in a.hidden:
-        g = a.graphs[f"conditional_{h}"]
-        out = g.graph["outputs"]["mean"]
-        hidden_means[h] = copy_into(b, g, [out])[out]
-    outputs = {}
-    for v in a.visible:
-        g = a.graphs[f"conditional_{v}"]
-        out = g.graph["outputs"]["mean"]
-        given = {n: hidden_means[name] for name, n in leaves(g).items() if name in hidden_means}
-        outputs[f"recon_{v}"] = copy_into(b, g, [out], replace=given)[out]
-    free = a.graphs["free_energy"]
-    out = free.graph["outputs"]["free_energy"]
-    outputs["free"] = copy_into(b, free, [out])[out]
-    b.g.graph["outputs"] = outputs
-    return b.g
 
 
 CD = ContrastiveDivergence("cd", persistent=False, doc="contrastive divergence, chains start at the data")
