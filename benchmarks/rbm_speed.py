@@ -5,11 +5,13 @@
 For each data set and dtype, one training epoch (batch 100, lr 0.05) is timed, wall clock
 around the call, for each of
   generated:    the Rbm class that ebmc generates from examples/rbm.ebm,
-                model.fit(X, k=1, lr=0.05, batch=100, epochs=1, momentum=0, weight_decay=0);
+                model.fit(X, k=1, lr=0.05, batch=100, epochs=1, momentum=0, weight_decay=0), which
+                also computes its metrics (reconstruction error, free energy of 256 rows);
+  no metrics:   the same with monitor=0 (no metrics, as the reference computes none);
   reference:    ref_numpy_rbm.cd_epoch (the same CD-1 algorithm, hand-written, sigmoid 'expit');
   scikit-learn: BernoulliRBM(n_iter=1, batch_size=100, learning_rate=0.05).fit(X)
                 (persistent CD-1; fit re-initialises the weights on every call).
-The three are run interleaved, the order rotating (A B C, B C A, C A B, ...), after one warm-up
+The four are run interleaved, the order rotating (A B C D, B C D A, ...), after one warm-up
 run each; the table gives the median reference time and the medians of the per-repetition
 ratios to the reference.
 """
@@ -106,19 +108,25 @@ def main():
             skl = BernoulliRBM(n_components=n_hidden, learning_rate=lr, batch_size=batch, n_iter=1, random_state=0)
             # an extra first epoch of the reference, to get its work arrays (later epochs reuse them)
             work = ref.cd_epoch(X, W, bv, bh, lr=lr, batch=batch, k=1, rng=rng)
-            gen_t, ref_t, skl_t = interleaved(
+            settings = dict(k=1, lr=lr, batch=batch, epochs=1, momentum=0.0, weight_decay=0.0)
+            gen_t, bare_t, ref_t, skl_t = interleaved(
                 [
-                    partial(model.fit, X, k=1, lr=lr, batch=batch, epochs=1, momentum=0.0, weight_decay=0.0),
+                    partial(model.fit, X, **settings),
+                    partial(model.fit, X, **settings, monitor=0),
                     partial(ref.cd_epoch, X, W, bv, bh, lr=lr, batch=batch, k=1, rng=rng, _work=work),
                     partial(skl.fit, X),
                 ],
                 repeats,
             )
             gen_ratio = statistics.median(g / r for g, r in zip(gen_t, ref_t, strict=True))
+            bare_ratio = statistics.median(g / r for g, r in zip(bare_t, ref_t, strict=True))
             skl_ratio = statistics.median(s / r for s, r in zip(skl_t, ref_t, strict=True))
-            rows.append((label, n_hidden, np.dtype(dtype).name, statistics.median(ref_t), gen_ratio, skl_ratio))
+            rows.append(
+                (label, n_hidden, np.dtype(dtype).name, statistics.median(ref_t), gen_ratio, bare_ratio, skl_ratio)
+            )
             print(
                 f"  {label}, {np.dtype(dtype).name}: seconds, median (min-max): generated {fmt(gen_t)}, "
+                f"no metrics {fmt(bare_t)}, "
                 f"reference {fmt(ref_t)}, scikit-learn {fmt(skl_t)}",
                 flush=True,
             )
@@ -134,10 +142,15 @@ def main():
         f"\nCD-1, batch {batch}, lr {lr}: seconds per epoch of the reference (median of {repeats}), "
         "and the others as the median of the per-repetition ratios to it:\n"
     )
-    print("| data | hidden | dtype | reference (s) | generated / reference | scikit-learn / reference |")
-    print("|---|---|---|---|---|---|")
-    for label, n_hidden, dtype, ref_s, gen_ratio, skl_ratio in rows:
-        print(f"| {label} | {n_hidden} | {dtype} | {ref_s:.4f} | {gen_ratio:.2f} | {skl_ratio:.2f} |")
+    print(
+        "| data | hidden | dtype | reference (s) | generated / reference | generated, monitor=0 / reference "
+        "| scikit-learn / reference |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for label, n_hidden, dtype, ref_s, gen_ratio, bare_ratio, skl_ratio in rows:
+        print(
+            f"| {label} | {n_hidden} | {dtype} | {ref_s:.4f} | {gen_ratio:.2f} | {bare_ratio:.2f} | {skl_ratio:.2f} |"
+        )
 
 
 def interleaved(functions, repeats):

@@ -10,21 +10,29 @@ import numpy as np
 HELPERS = {
     "sigmoid": '''
 def _sigmoid(x):
-    """1 / (1 + exp(-x)), computed as 0.5 * (1 + tanh(x / 2)): never overflows, and tanh is fast."""
-    t = np.asarray(np.multiply(x, 0.5))
-    np.tanh(t, out=t)
-    t *= 0.5
-    t += 0.5
-    return t
+    """1 / (1 + exp(-x)), never overflowing, computed the way that is fast for the dtype: in float32 as
+    0.5 * (1 + tanh(x / 2)), in float64 as 1 / (1 + exp(-x)) (where exp(-x) overflows to inf, 0)."""
+    t = np.asarray(np.multiply(x, 0.5 if np.result_type(x) == np.float32 else -1.0))
+    return _sigmoid_of(t)
 ''',
     "sigmoid_inplace": '''
 def _sigmoid_inplace(x):
-    """sigmoid(x) written over x, an array nobody else needs: 0.5 * (1 + tanh(x / 2))."""
-    x *= 0.5
-    np.tanh(x, out=x)
-    x *= 0.5
-    x += 0.5
-    return x
+    """sigmoid(x) written over x, an array nobody else needs (see _sigmoid)."""
+    x *= 0.5 if x.dtype == np.float32 else -1.0
+    return _sigmoid_of(x)
+''',
+    "sigmoid_of": '''
+def _sigmoid_of(t):
+    """sigmoid(x) written over t, which holds x / 2 (float32) or -x (float64): see _sigmoid."""
+    if t.dtype == np.float32:
+        np.tanh(t, out=t)
+        t *= 0.5
+        t += 0.5
+        return t
+    with np.errstate(over="ignore"):
+        np.exp(t, out=t)
+    t += 1.0
+    return np.reciprocal(t, out=t)
 ''',
     "softplus": '''
 def _softplus(x):
@@ -109,6 +117,21 @@ def _sample_categorical(rng, p):
     return (np.arange(p.shape[-1]) == index[..., None]).astype(p.dtype)
 ''',
 }
+
+
+# helpers that call others: a module that holds one holds those too
+NEEDS = {"sigmoid": ("sigmoid_of",), "sigmoid_inplace": ("sigmoid_of",)}
+
+
+def with_needs(names) -> set:
+    """The helpers `names` and every helper they call."""
+    out, stack = set(), list(names)
+    while stack:
+        name = stack.pop()
+        if name not in out:
+            out.add(name)
+            stack.extend(NEEDS.get(name, ()))
+    return out
 
 
 def load(names=None) -> dict:

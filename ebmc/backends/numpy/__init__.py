@@ -10,7 +10,7 @@ import keyword
 from dataclasses import dataclass
 
 from ...errors import EbmcError
-from ...ir.runtime import HELPERS
+from ...ir.runtime import HELPERS, with_needs
 from ...options import _check_option
 from .base import _check_memory, _EnergyModel
 from .emit import NumpyContext
@@ -36,7 +36,7 @@ class NumpyBackend:
         ctx = NumpyContext()
         classes = [EnergyClass(a, ctx, source_name).write() for a in analyses]
         names = ", ".join(f"{a.model.name!r}: {camel(a.model.name)}" for a in analyses)
-        helpers = [HELPERS[h].strip("\n") for h in sorted(ctx.helpers_used)]
+        helpers = [HELPERS[h].strip("\n") for h in sorted(with_needs(ctx.helpers_used))]
         shared = shared_source()
         listing = ", ".join(a.model.name for a in analyses)
         head = [
