@@ -11,28 +11,33 @@ HELPERS = {
     "sigmoid": '''
 def _sigmoid(x):
     """1 / (1 + exp(-x)), never overflowing, computed the way that is fast for the dtype: in float32 as
-    0.5 * (1 + tanh(x / 2)), in float64 as 1 / (1 + exp(-x)) (where exp(-x) overflows to inf, 0)."""
-    t = np.asarray(np.multiply(x, 0.5 if np.result_type(x) == np.float32 else -1.0))
-    return _sigmoid_of(t)
-''',
-    "sigmoid_inplace": '''
-def _sigmoid_inplace(x):
-    """sigmoid(x) written over x, an array nobody else needs (see _sigmoid)."""
-    x *= 0.5 if x.dtype == np.float32 else -1.0
-    return _sigmoid_of(x)
-''',
-    "sigmoid_of": '''
-def _sigmoid_of(t):
-    """sigmoid(x) written over t, which holds x / 2 (float32) or -x (float64): see _sigmoid."""
-    if t.dtype == np.float32:
+    0.5 * (1 + tanh(x / 2)), in float64 as 1 / (1 + exp(-x)) with exp's argument at most 700."""
+    x = np.asarray(x)
+    if x.dtype == np.float32:
+        t = np.multiply(x, np.float32(0.5), out=np.empty_like(x))
         np.tanh(t, out=t)
         t *= 0.5
         t += 0.5
         return t
-    with np.errstate(over="ignore"):
-        np.exp(t, out=t)
+    t = np.asarray(np.minimum(np.negative(x), 700.0))
+    np.exp(t, out=t)
     t += 1.0
     return np.reciprocal(t, out=t)
+''',
+    "sigmoid_inplace": '''
+def _sigmoid_inplace(x):
+    """sigmoid(x) written over x, an array nobody else needs (see _sigmoid)."""
+    if x.dtype == np.float32:
+        x *= 0.5
+        np.tanh(x, out=x)
+        x *= 0.5
+        x += 0.5
+        return x
+    np.negative(x, out=x)
+    np.minimum(x, 700.0, out=x)
+    np.exp(x, out=x)
+    x += 1.0
+    return np.reciprocal(x, out=x)
 ''',
     "softplus": '''
 def _softplus(x):
@@ -120,7 +125,7 @@ def _sample_categorical(rng, p):
 
 
 # helpers that call others: a module that holds one holds those too
-NEEDS = {"sigmoid": ("sigmoid_of",), "sigmoid_inplace": ("sigmoid_of",)}
+NEEDS: dict[str, tuple[str, ...]] = {}
 
 
 def with_needs(names) -> set:

@@ -162,6 +162,7 @@ def analyse(model: CheckedModel) -> EnergyAnalysis:
             a.graphs[f"conditional_{name}"] = _conditional(fields[name], name, grp, precision)
         elif grp.quadratic:
             a.graphs[f"coupling_{name}"] = _coupling(fields[name], name, model.units[name])
+            a.graphs[f"field0_{name}"] = _field_at_zero(fields[name], name, grp)
 
     hidden = [n for n, g in groups.items() if g.role == "hidden"]
     for side in ("hidden", "visible"):
@@ -286,6 +287,16 @@ def _field_graph(fields: nx.DiGraph, name: str) -> nx.DiGraph:
     b = Simplifier()
     out = fields.graph["outputs"][name]
     b.output("field", copy_into(b, fields, [out])[out])
+    return prune(b.g)
+
+
+def _field_at_zero(fields: nx.DiGraph, name: str, group: Group) -> nx.DiGraph:
+    """Outputs `field`: f0 = -dE/dX at X = 0 of a quadratic group, so that -dE/dX = f0 - H X."""
+    b = Simplifier()
+    out = fields.graph["outputs"][name]
+    x = _var_nodes(fields, [name])
+    zero = {x[0]: b.const(0.0, group.dims)} if x else {}
+    b.output("field", copy_into(b, fields, [out], replace=zero)[out])
     return prune(b.g)
 
 

@@ -19,28 +19,33 @@ def _sample_bernoulli(rng, p):
 
 def _sigmoid(x):
     """1 / (1 + exp(-x)), never overflowing, computed the way that is fast for the dtype: in float32 as
-    0.5 * (1 + tanh(x / 2)), in float64 as 1 / (1 + exp(-x)) (where exp(-x) overflows to inf, 0)."""
-    t = np.asarray(np.multiply(x, 0.5 if np.result_type(x) == np.float32 else -1.0))
-    return _sigmoid_of(t)
-
-
-def _sigmoid_inplace(x):
-    """sigmoid(x) written over x, an array nobody else needs (see _sigmoid)."""
-    x *= 0.5 if x.dtype == np.float32 else -1.0
-    return _sigmoid_of(x)
-
-
-def _sigmoid_of(t):
-    """sigmoid(x) written over t, which holds x / 2 (float32) or -x (float64): see _sigmoid."""
-    if t.dtype == np.float32:
+    0.5 * (1 + tanh(x / 2)), in float64 as 1 / (1 + exp(-x)) with exp's argument at most 700."""
+    x = np.asarray(x)
+    if x.dtype == np.float32:
+        t = np.multiply(x, np.float32(0.5), out=np.empty_like(x))
         np.tanh(t, out=t)
         t *= 0.5
         t += 0.5
         return t
-    with np.errstate(over="ignore"):
-        np.exp(t, out=t)
+    t = np.asarray(np.minimum(np.negative(x), 700.0))
+    np.exp(t, out=t)
     t += 1.0
     return np.reciprocal(t, out=t)
+
+
+def _sigmoid_inplace(x):
+    """sigmoid(x) written over x, an array nobody else needs (see _sigmoid)."""
+    if x.dtype == np.float32:
+        x *= 0.5
+        np.tanh(x, out=x)
+        x *= 0.5
+        x += 0.5
+        return x
+    np.negative(x, out=x)
+    np.minimum(x, 700.0, out=x)
+    np.exp(x, out=x)
+    x += 1.0
+    return np.reciprocal(x, out=x)
 
 
 def _softplus(x):
@@ -540,13 +545,14 @@ class _EnergyModel:
         base = self._ais_base(base_data)
         log_z0 = self._ais_log_z0(base)
         state = self._ais_start(base, runs)
+        constants = self._ais_constants()
         schedule = np.linspace(0.0, 1.0, betas)
         log_w = np.zeros(runs)
         with np.errstate(over="ignore"):
             for k in range(1, betas):
                 log_w -= (schedule[k] - schedule[k - 1]) * self._ais_gap(state, base)
                 if k < betas - 1:
-                    state = self._ais_step(state, schedule[k], base)
+                    state = self._ais_step(state, schedule[k], base, constants)
         top = log_w.max()
         weights = np.exp(log_w - top)
         mean = weights.mean()
@@ -959,7 +965,11 @@ class Rbm(_EnergyModel):
         """E(x) - E0(x) at each chain's state x."""
         return self._energy(state['v'], state['h']) - self._base_energy(state, base)
 
-    def _ais_step(self, state, beta, base):
+    def _ais_constants(self):
+        """What every sweep of one AIS run shares (the Hessians of the coupled groups), or None."""
+        return None
+
+    def _ais_step(self, state, beta, base, constants):
         """One Gibbs sweep (see _sweep) of every chain at inverse temperature beta."""
         h, v = self._sweep(state['v'], beta=beta, base=base)
         return {'h': h, 'v': v}

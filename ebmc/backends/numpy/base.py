@@ -482,13 +482,14 @@ class _EnergyModel:
         base = self._ais_base(base_data)
         log_z0 = self._ais_log_z0(base)
         state = self._ais_start(base, runs)
+        constants = self._ais_constants()
         schedule = np.linspace(0.0, 1.0, betas)
         log_w = np.zeros(runs)
         with np.errstate(over="ignore"):
             for k in range(1, betas):
                 log_w -= (schedule[k] - schedule[k - 1]) * self._ais_gap(state, base)
                 if k < betas - 1:
-                    state = self._ais_step(state, schedule[k], base)
+                    state = self._ais_step(state, schedule[k], base, constants)
         top = log_w.max()
         weights = np.exp(log_w - top)
         mean = weights.mean()

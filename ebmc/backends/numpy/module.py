@@ -425,6 +425,7 @@ class EnergyClass:
                 self._free_energy_of_energy()
             self._random_states()
             self._sweep_method()
+            self._couplings_method()
             self._sample()
             self._reconstruct()
             self._complete()
@@ -590,17 +591,21 @@ class EnergyClass:
         field_text, where = self._formula(g, "field")
         tail = "".join(f"\n    {line}" for line in where)
         coupling = self.a.graphs.get(f"coupling_{name}")
-        fast = coupling is not None and not (set(self.inputs_of(coupling)) & set(self.m.variables))
+        fast = name in self.fast_coupled()
         tempered = not self.conds
-        signature = ", ".join(
-            ["self", *map(self.local, args), "keep=None", *(["beta=None", "base=None"] if tempered else [])]
-        )
+        extra = ["keep=None", *(["beta=None", "base=None"] if tempered else []), *(["coupling=None"] if fast else [])]
+        signature = ", ".join(["self", *map(self.local, args), *extra])
         if fast:
-            c(f"def _field_{name}({', '.join(['self', *map(self.local, read)])}):")
+            g0 = self.a.graphs[f"field0_{name}"]
+            read = self.inputs_of(g0)
+            text0, where0 = self._formula(g0, "field")
+            tail0 = "".join(f"\n    {line}" for line in where0)
+            c(f"def _field0_{name}({', '.join(['self', *map(self.local, read)])}):")
             with c.indent():
-                c.docstring(f"-dE/d{name} = {field_text}{tail}")
-                self._unpack_params(g)
-                result = self._emit(g, {"field": g.graph["outputs"]["field"]})
+                whole = f"(-dE/d{name} = {field_text} is f0 - H {name}){tail}"
+                c.docstring(f"f0 = -dE/d{name} at {name} = 0 = {text0}{tail0}\n{whole}")
+                self._unpack_params(g0)
+                result = self._emit(g0, {"field": g0.graph["outputs"]["field"]})
                 c(f"return {result['field']}")
             c("")
             c(f"def _coupling_{name}(self):")
@@ -629,21 +634,21 @@ class EnergyClass:
                 c.docstring(
                     f"One sequential Gibbs sweep over the units of {name}, given {', '.join(others) or 'the params'}:\n"
                     f"for each unit j in turn, {name}_j ~ p({name}_j | {given}), from its field\n"
-                    f"f_j = (-dE/d{name})_j + H_jj {name}_j without its own term and its precision H_jj\n"
-                    f"(H = d2E/d{name}2, constant: the energy is quadratic in {name}); after each draw the\n"
-                    f"fields move by -H[j] * (the change of unit j). Units where keep (a boolean array\n"
-                    f"like {name}) is True keep their values. Vectorised over the batch."
+                    f"f_j = f0_j - H[j] @ {name} + H_jj {name}_j (the others' part) and its precision H_jj,\n"
+                    f"where H = d2E/d{name}2 is constant (the energy is quadratic in {name}) and f0 is\n"
+                    f"-dE/d{name} at {name} = 0. Units where keep (a boolean array like {name}) is True keep\n"
+                    "their values. Vectorised over the batch."
                 )
                 c("count = " + f"{x}.shape[0]")
                 c(f"state = {x}.reshape(count, -1).copy()")
-                c(f"field = np.array(self._field_{name}({', '.join(map(self.local, read))}), dtype=self.dtype)")
-                c("field = np.broadcast_to(field, " + f"{x}.shape).reshape(count, -1).copy()")
-                c(f"coupling = self._coupling_{name}()")
+                c(f"field = np.asarray(self._field0_{name}({', '.join(map(self.local, read))}), dtype=self.dtype)")
+                c("field = np.broadcast_to(field, " + f"{x}.shape).reshape(count, -1)")
+                c(f"coupling = self._coupling_{name}() if coupling is None else coupling")
                 if tempered:
                     c("if beta is not None:  # beta * E + (1 - beta) * E0: the base adds f0 - p0 x and diag(p0)")
                     with c.indent():
                         c("f0, p0 = (np.broadcast_to(b, " + f"{x}.shape[1:]).ravel() for b in base)")
-                        c("field = beta * field + (1.0 - beta) * (f0 - p0 * state)")
+                        c("field = beta * field + (1.0 - beta) * f0")
                         c("coupling = beta * coupling + (1.0 - beta) * np.diag(p0)")
                 c("diagonal = np.diagonal(coupling).copy()")
                 if grp.unit.form == "quadratic":
@@ -655,16 +660,14 @@ class EnergyClass:
                             '{diagonal.min():g}): the distribution has no finite normaliser")'
                         )
                 c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(count, -1)")
-                c("for j in range(state.shape[1]):")
+                c(f"fields = (field + diagonal * state).T.copy()  # f0_j + H_jj {name}_j, one row per unit")
+                c("keep = None if keep is None else keep.T")
+                c("if diagonal.any():")
                 with c.indent():
-                    c("f = field[:, j] + diagonal[j] * state[:, j]")
-                    c(f"new = {self._unit_draw(name, 'f', 'diagonal[j]')}")
-                    c("if keep is not None:")
-                    with c.indent():
-                        c("new = np.where(keep[:, j], state[:, j], new)")
-                    c("change = new - state[:, j]")
-                    c("state[:, j] = new")
-                    c("field -= change[:, None] * coupling[j]")
+                    self._unit_loop(name, "diagonal[j]")
+                c("else:  # a zero diagonal (the usual case): no unit has a precision")
+                with c.indent():
+                    self._unit_loop(name, None)
                 c(f"return state.reshape({x}.shape)")
             else:
                 values = tuple(float(v) for v in grp.unit.values)
@@ -704,18 +707,27 @@ class EnergyClass:
                 c(f"return state.reshape({x}.shape)")
         c("")
 
-    def _unit_draw(self, name: str, field: str, precision: str) -> str:
+    def _unit_loop(self, name: str, precision: str | None) -> None:
+        """The loop of a quadratic coupled group's sweep: each unit drawn from its field."""
+        c = self.code
+        c("for j in range(state.shape[1]):")
+        with c.indent():
+            c("f = fields[j] - state @ coupling[j]")
+            c(f"new = {self._unit_draw(name, 'f', precision)}")
+            c("state[:, j] = new if keep is None else np.where(keep[j], state[:, j], new)")
+
+    def _unit_draw(self, name: str, field: str, precision: str | None) -> str:
         """The code of a draw of one unit of group `name` from the code of its field and precision,
         by the unit type's own mean."""
         grp = self.a.groups[name]
         b = Simplifier()
         f = b.var("field:unit", "input", ())
-        p = b.var("precision:unit", "param", ())
+        p = None if precision is None else b.var("precision:unit", "param", ())
         b.output("mean", grp.unit.mean(b, f, p))
-        em = Emitter(b.g, self.ctx, {"field:unit": field, "precision:unit": precision})
+        em = Emitter(b.g, self.ctx, {"field:unit": field, "precision:unit": precision or ""})
         mean = em.emit(b.g.graph["outputs"])["mean"]
         self.code(*em.lines)
-        return self.draw(name, mean=mean, field=field, precision=precision)
+        return self.draw(name, mean=mean, field=field, precision=precision or "")
 
     # ------------------------------------------------------------ annealed importance sampling
     def _unit_method(self, name: str, kind: str) -> None:
@@ -823,11 +835,17 @@ class EnergyClass:
             energy_args = ", ".join(f"state[{n!r}]" for n in units)
             c(f"return self._energy({energy_args}) - self._base_energy(state, base)")
         c("")
-        c("def _ais_step(self, state, beta, base):")
+        c("def _ais_constants(self):")
+        with c.indent():
+            c.docstring("What every sweep of one AIS run shares (the Hessians of the coupled groups), or None.")
+            c("return self._couplings()" if self.fast_coupled() else "return None")
+        c("")
+        c("def _ais_step(self, state, beta, base, constants):")
         with c.indent():
             c.docstring("One Gibbs sweep (see _sweep) of every chain at inverse temperature beta.")
             read = ", ".join(f"state[{n!r}]" for n in self.swept())
-            c(f"{', '.join(map(self.local, order))} = self._sweep({read}, beta=beta, base=base)")
+            couplings = ", couplings=constants" if self.fast_coupled() else ""
+            c(f"{', '.join(map(self.local, order))} = self._sweep({read}, beta=beta, base=base{couplings})")
             c("return {" + ", ".join(f"{n!r}: {self.local(n)}" for n in order) + "}")
         c("")
 
@@ -897,6 +915,7 @@ class EnergyClass:
         conds = [*map(self.local, self.m.inputs)]
         tempered = not conds
         extra = ["keep=None", *(["beta=None", "base=None"] if tempered else [])]
+        extra += ["couplings=None"] if self.fast_coupled() else []
         c(f"def _sweep({', '.join(['self', *read, *conds, *extra])}):")
         with c.indent():
             c.docstring(
@@ -931,6 +950,8 @@ class EnergyClass:
                     args = self.reads(name)
                     keep = f"None if keep is None else {kept}" if grp.role == "visible" else "None"
                     temper = f", beta=beta, base=None if base is None else base[{name!r}]" if tempered else ""
+                    if name in self.fast_coupled():
+                        temper += f", coupling=None if couplings is None else couplings[{name!r}]"
                     c(f"{x} = self._gibbs_{name}({', '.join(map(self.local, args))}, keep={keep}{temper})")
             c(f"return {', '.join(state)}")
         c("")
@@ -957,12 +978,47 @@ class EnergyClass:
         return [n for n in order if n in needed]
 
     def sweep_call(self, keep: str = "None", code=None) -> str:
-        """`h, v = self._sweep(v, keep=...)`: the locals (or `code(name)`) of every group."""
+        """`h, v = self._sweep(v, keep=...)`: the locals (or `code(name)`) of every group (and the
+        Hessians `couplings` of the caller, computed once for all its sweeps, where there are any)."""
         code = code or self.local
         state = ", ".join(map(code, self.a.hidden + self.a.visible))
         read = ", ".join(map(code, self.swept()))
         conds = "".join(f", {self.local(n)}" for n in self.m.inputs)
-        return f"{state} = self._sweep({read}{conds}, keep={keep})"
+        couplings = ", couplings=couplings" if self.fast_coupled() else ""
+        return f"{state} = self._sweep({read}{conds}, keep={keep}{couplings})"
+
+    def fast_coupled(self) -> list[str]:
+        """The groups whose units interact through a Hessian that only the params give (the energy
+        is quadratic in them): swept unit by unit from fields and rows of that Hessian."""
+        out = []
+        for name, grp in self.a.groups.items():
+            coupling = self.a.graphs.get(f"coupling_{name}")
+            if (
+                not grp.independent
+                and coupling is not None
+                and not (set(self.inputs_of(coupling)) & set(self.m.variables))
+            ):
+                out.append(name)
+        return out
+
+    def couplings_line(self) -> None:
+        """`couplings = self._couplings()` before a caller's sweeps, where there are any."""
+        if self.fast_coupled():
+            self.code("couplings = self._couplings()  # the params do not change during these sweeps")
+
+    def _couplings_method(self) -> None:
+        fast = self.fast_coupled()
+        if not fast:
+            return
+        c = self.code
+        c("def _couplings(self):")
+        with c.indent():
+            c.docstring(
+                "dict group -> d2E/dX2 for each group whose units interact quadratically (see _coupling_X),\n"
+                "computed once for all the sweeps of one call."
+            )
+            c("return {" + ", ".join(f"{n!r}: self._coupling_{n}()" for n in fast) + "}")
+        c("")
 
     def _start_states(self, count: str, visible: bool = True) -> None:
         """Random states for the groups a sweep reads before it draws them."""
@@ -988,6 +1044,7 @@ class EnergyClass:
             c('steps = 1000 if steps is None else self._count("steps", steps)')
             self.conditions_code("n")
             self._start_states("n")
+            self.couplings_line()
             c("for _ in range(steps):")
             with c.indent():
                 c(self.sweep_call())
@@ -1063,6 +1120,7 @@ class EnergyClass:
                 c(f"{x} = np.where(keep[{v!r}], known[{v!r}], self._random_{v}({count}))")
                 c(f"{total} = np.zeros_like({x})")
             c("burn_in = steps // 4")
+            self.couplings_line()
             c("for step in range(burn_in + steps):")
             with c.indent():
                 c(self.sweep_call("keep"))

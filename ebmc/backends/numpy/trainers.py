@@ -246,6 +246,7 @@ class ContrastiveDivergence:
     def _phases(self, cls, vis, hid, model, count, positive, chained) -> None:
         """The batch's two phases of any model, through the model's one sweep routine."""
         c = cls.code
+        cls.couplings_line()
         if positive == "means":
             for h in hid:
                 c(f"{cls.local(h)} = {cls.call('mean', h, count)}")
