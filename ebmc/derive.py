@@ -432,6 +432,7 @@ class Conditional:
     field: tuple  # (graph, node) of -dE/dX
     mean: tuple  # (graph, node) of E[X | rest]
     independent: bool = True  # False: the units of X interact, the field depends on X itself
+    precision: tuple | None = None  # (graph, node) of d2E/dX2, for a quadratic group
 
 
 @dataclass(frozen=True)
@@ -458,15 +459,17 @@ def derivation(analysis) -> Derivation:
         g = analysis.graphs[f"conditional_{name}" if grp.independent else f"field_{name}"]
         out = g.graph["outputs"]
         given = tuple(u for u in units if u != name) + tuple(conditions)
+        whole = analysis.graphs[f"field_{name}"]  # -dE/dX itself (the conditional's field is at X = 0)
         conditionals.append(
             Conditional(
                 name,
                 grp.unit.name,
                 given,
                 tuple(grp.unit.values) == (0.0, 1.0),
-                (g, out["field"]),
+                (whole, whole.graph["outputs"]["field"]),
                 (g, out.get("mean", out["field"])),
                 grp.independent,
+                (g, out["precision"]) if "precision" in out else None,
             )
         )
     free = []
@@ -521,6 +524,9 @@ class TextStyle:
     def field(self, c: Conditional) -> str:
         return f"-dE/d{c.group}"
 
+    def precision(self, c: Conditional) -> str:
+        return f"d2E/d{c.group}2"
+
     def mean(self, c: Conditional) -> str:
         given = f" | {', '.join(c.given)}" if c.given else ""
         return f"p({c.group} = 1{given})" if c.binary else f"E[{c.group}{given}]"
@@ -546,6 +552,7 @@ class TextStyle:
             out += [
                 f"    {c.group} ({c.unit}{given}):",
                 *self.equation("      ", self.field(c), c.field),
+                *(self.equation("      ", self.precision(c), c.precision) if c.precision else []),
                 *self.equation("      ", self.mean(c), c.mean),
             ]
         out.append("  free energy:")
@@ -584,6 +591,9 @@ class LatexStyle(TextStyle):
     def field(self, c: Conditional) -> str:
         return rf"-\frac{{\partial E}}{{\partial {latex_name(c.group)}}}"
 
+    def precision(self, c: Conditional) -> str:
+        return rf"\frac{{\partial^2 E}}{{\partial {latex_name(c.group)}^2}}"
+
     def mean(self, c: Conditional) -> str:
         x = latex_name(c.group)
         given = rf" \mid {self._names(c.given)}" if c.given else ""
@@ -613,7 +623,9 @@ class LatexStyle(TextStyle):
             notes.append(
                 f"% {c.group}: {c.unit} units, independent" + (f" given {', '.join(c.given)}" if c.given else "")
             )
-            lines += self.rows(self.field(c), c.field) + self.rows(self.mean(c), c.mean)
+            lines += self.rows(self.field(c), c.field)
+            lines += self.rows(self.precision(c), c.precision) if c.precision else []
+            lines += self.rows(self.mean(c), c.mean)
         for kept, summed, node in d.free_energies:
             lhs, _, definition = self.free_energy(kept, summed, d).partition(" = ")
             lines += self.rows(lhs, node, f"{definition} = ")

@@ -474,3 +474,13 @@ def test_a_group_named_like_an_argument_of_its_methods_is_refused(declaration, w
     with pytest.raises(ebmc.EbmcError, match=why) as info:
         ebmc.compile(source)
     assert info.value.line == 5
+
+
+def test_derive_shows_the_precision_and_mean_of_a_gaussian_group(capsys):
+    from ebmc.cli import main
+
+    path = Path(__file__).parents[1] / "examples" / "grbm.ebm"
+    assert main(["derive", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "-dE/dv = h @ W.T - v + a" in out  # -dE/dv itself, which depends on v
+    assert "d2E/dv2 = 1" in out and "E[v | h] = h @ W.T + a" in out
