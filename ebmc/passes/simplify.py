@@ -454,13 +454,13 @@ RULES: list[Rule] = [
         "numbers-of-a-product",
         pattern(
             "mul",
-            number("c", where=_scalar),
-            pattern("mul", number("d", where=_scalar), Z, commute=True),
+            number("c"),
+            pattern("mul", number("d"), Z, commute=True),
             commute=True,
         ),
         lambda b, m: b.add("mul", b.const(b.value(m["c"]) * b.value(m["d"])), m["z"]),
         lambda b, m: _same_shape("z")(b, m) and math.isfinite(b.value(m["c"]) * b.value(m["d"])),
-        "c * (d * z) = (c d) * z",
+        "c * (d * z) = (c d) * z (numbers repeated over z's shape or less)",
     ),
     _rule(
         "negative-factor",
