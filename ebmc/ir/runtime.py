@@ -19,7 +19,8 @@ def _sigmoid(x):
         t *= 0.5
         t += 0.5
         return t
-    t = np.asarray(np.minimum(np.negative(x), 700.0))
+    t = np.negative(x, out=np.empty_like(x, dtype=np.result_type(x, 1.0)))
+    np.minimum(t, 700.0, out=t)
     np.exp(t, out=t)
     t += 1.0
     return np.reciprocal(t, out=t)

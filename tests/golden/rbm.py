@@ -27,7 +27,8 @@ def _sigmoid(x):
         t *= 0.5
         t += 0.5
         return t
-    t = np.asarray(np.minimum(np.negative(x), 700.0))
+    t = np.negative(x, out=np.empty_like(x, dtype=np.result_type(x, 1.0)))
+    np.minimum(t, 700.0, out=t)
     np.exp(t, out=t)
     t += 1.0
     return np.reciprocal(t, out=t)
@@ -477,6 +478,22 @@ class _EnergyModel:
             top = max(total, float(terms.max()))
             total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
         return float(total)
+
+    @staticmethod
+    def _colouring(coupling):
+        """Classes of units that do not interact (H_jk = 0 for every two units of a class), by a greedy
+        colouring of the units in their order: the units of a class are independent given the others,
+        so a sweep may draw them at once. Where every unit interacts with every other, one class each."""
+        size = coupling.shape[0]
+        linked = coupling != 0
+        np.fill_diagonal(linked, False)
+        if linked.sum() == size * (size - 1):
+            return [np.array([j]) for j in range(size)]
+        colour = np.full(size, -1)
+        for j in range(size):
+            used = set(colour[linked[j]].tolist())
+            colour[j] = next(c for c in range(size) if c not in used)
+        return [np.flatnonzero(colour == c) for c in range(colour.max() + 1)]
 
     # ------------------------------------------------------------ annealed importance sampling
     @staticmethod

@@ -415,6 +415,22 @@ class _EnergyModel:
             total = top + np.log(np.exp(total - top) + np.exp(terms - top).sum())
         return float(total)
 
+    @staticmethod
+    def _colouring(coupling):
+        """Classes of units that do not interact (H_jk = 0 for every two units of a class), by a greedy
+        colouring of the units in their order: the units of a class are independent given the others,
+        so a sweep may draw them at once. Where every unit interacts with every other, one class each."""
+        size = coupling.shape[0]
+        linked = coupling != 0
+        np.fill_diagonal(linked, False)
+        if linked.sum() == size * (size - 1):
+            return [np.array([j]) for j in range(size)]
+        colour = np.full(size, -1)
+        for j in range(size):
+            used = set(colour[linked[j]].tolist())
+            colour[j] = next(c for c in range(size) if c not in used)
+        return [np.flatnonzero(colour == c) for c in range(colour.max() + 1)]
+
     # ------------------------------------------------------------ annealed importance sampling
     @staticmethod
     def _method(method, runs, betas, base_data):

@@ -636,14 +636,19 @@ class EnergyClass:
                     f"for each unit j in turn, {name}_j ~ p({name}_j | {given}), from its field\n"
                     f"f_j = f0_j - H[j] @ {name} + H_jj {name}_j (the others' part) and its precision H_jj,\n"
                     f"where H = d2E/d{name}2 is constant (the energy is quadratic in {name}) and f0 is\n"
-                    f"-dE/d{name} at {name} = 0. Units where keep (a boolean array like {name}) is True keep\n"
-                    "their values. Vectorised over the batch."
+                    f"-dE/d{name} at {name} = 0. Where the couplings leave classes of units that do not interact\n"
+                    "(see _colouring: a chain, a grid), each class is drawn at once. Units where keep (a\n"
+                    f"boolean array like {name}) is True keep their values. Vectorised over the batch."
                 )
                 c("count = " + f"{x}.shape[0]")
                 c(f"state = {x}.reshape(count, -1).copy()")
                 c(f"field = np.asarray(self._field0_{name}({', '.join(map(self.local, read))}), dtype=self.dtype)")
                 c("field = np.broadcast_to(field, " + f"{x}.shape).reshape(count, -1)")
-                c(f"coupling = self._coupling_{name}() if coupling is None else coupling")
+                c("if coupling is None:")
+                with c.indent():
+                    c(f"coupling = self._coupling_{name}()")
+                    c("coupling = coupling, self._colouring(coupling)")
+                c("coupling, classes = coupling")
                 if tempered:
                     c("if beta is not None:  # beta * E + (1 - beta) * E0: the base adds f0 - p0 x and diag(p0)")
                     with c.indent():
@@ -662,7 +667,14 @@ class EnergyClass:
                 c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(count, -1)")
                 c(f"fields = (field + diagonal * state).T.copy()  # f0_j + H_jj {name}_j, one row per unit")
                 c("keep = None if keep is None else keep.T")
-                c("if diagonal.any():")
+                c("if len(classes) < state.shape[1]:  # the units of one class do not interact: drawn at once")
+                with c.indent():
+                    c("for units in classes:")
+                    with c.indent():
+                        c("f = fields[units] - coupling[units] @ state.T")
+                        c(f"new = {self._unit_draw(name, 'f', 'diagonal[units, None]')}.T")
+                        c("state[:, units] = new if keep is None else np.where(keep[units].T, state[:, units], new)")
+                c("elif diagonal.any():")
                 with c.indent():
                     self._unit_loop(name, "diagonal[j]")
                 c("else:  # a zero diagonal (the usual case): no unit has a precision")
@@ -1014,10 +1026,14 @@ class EnergyClass:
         c("def _couplings(self):")
         with c.indent():
             c.docstring(
-                "dict group -> d2E/dX2 for each group whose units interact quadratically (see _coupling_X),\n"
-                "computed once for all the sweeps of one call."
+                "dict group -> (d2E/dX2, its classes of units that do not interact) for each group whose\n"
+                "units interact quadratically (see _coupling_X and _colouring), computed once for all the\n"
+                "sweeps of one call."
             )
-            c("return {" + ", ".join(f"{n!r}: self._coupling_{n}()" for n in fast) + "}")
+            c("couplings = {}")
+            for n in fast:
+                c(f"couplings[{n!r}] = self._coupling_{n}()")
+            c("return {name: (h, self._colouring(h)) for name, h in couplings.items()}")
         c("")
 
     def _start_states(self, count: str, visible: bool = True) -> None:
