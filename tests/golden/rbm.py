@@ -889,7 +889,8 @@ class Rbm(_EnergyModel):
         """log Z = log sum over every state of exp(-E), exactly, by enumerating the states of
         the visible units (the hidden ones summed out by F(v))
         or the hidden units (the visible ones summed out by F(h)),
-        whichever has fewer states; in chunks of 16384 states with a running log-sum-exp.
+        whichever has fewer states;
+        in chunks of 16384 states with a running log-sum-exp.
         At most 1048576 states (20 binary units): larger models need an estimate
         (annealed importance sampling, AIS).
 
@@ -928,7 +929,7 @@ class Rbm(_EnergyModel):
         W, b = self.params['W'], self.params['b']
         f0, p0 = base
         field = beta * (b + v @ W) + (1.0 - beta) * f0
-        precision = beta * (0.0) + (1.0 - beta) * p0
+        precision = (1.0 - beta) * p0
         return self._draw_h(field, precision)
 
     def _unit_mean_v(self, field, precision):
@@ -951,7 +952,7 @@ class Rbm(_EnergyModel):
         W, a = self.params['W'], self.params['a']
         f0, p0 = base
         field = beta * (h @ W.T + a) + (1.0 - beta) * f0
-        precision = beta * (0.0) + (1.0 - beta) * p0
+        precision = (1.0 - beta) * p0
         return self._draw_v(field, precision)
 
     def _ais_base(self, base_data):

@@ -799,12 +799,14 @@ class EnergyClass:
                 if "precision" in outputs:
                     wanted["precision"] = outputs["precision"]
                 result = self._emit(g, wanted)
-                precision = result.get("precision", "0.0")
                 c("f0, p0 = base")
                 shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
                 field = f"({result['field']})" if args else f"np.broadcast_to({result['field']}, {shape})"
                 c(f"field = beta * {field} + (1.0 - beta) * f0")
-                c(f"precision = beta * ({precision}) + (1.0 - beta) * p0")
+                if "precision" in result:
+                    c(f"precision = beta * ({result['precision']}) + (1.0 - beta) * p0")
+                else:  # the energy is affine in the group: only the base has a precision
+                    c("precision = (1.0 - beta) * p0")
                 c(f"return self._draw_{name}(field, precision)")
             c("")
         c("def _ais_base(self, base_data):")
@@ -961,10 +963,12 @@ class EnergyClass:
                 else:
                     args = self.reads(name)
                     keep = f"None if keep is None else {kept}" if grp.role == "visible" else "None"
-                    temper = f", beta=beta, base=None if base is None else base[{name!r}]" if tempered else ""
+                    items = [*map(self.local, args), f"keep={keep}"]
+                    if tempered:
+                        items += ["beta=beta", f"base=None if base is None else base[{name!r}]"]
                     if name in self.fast_coupled():
-                        temper += f", coupling=None if couplings is None else couplings[{name!r}]"
-                    c(f"{x} = self._gibbs_{name}({', '.join(map(self.local, args))}, keep={keep}{temper})")
+                        items.append(f"coupling=None if couplings is None else couplings[{name!r}]")
+                    c.wrapped(f"{x} = self._gibbs_{name}(", items, ")")
             c(f"return {', '.join(state)}")
         c("")
 
@@ -1030,10 +1034,8 @@ class EnergyClass:
                 "units interact quadratically (see _coupling_X and _colouring), computed once for all the\n"
                 "sweeps of one call."
             )
-            c("couplings = {}")
-            for n in fast:
-                c(f"couplings[{n!r}] = self._coupling_{n}()")
-            c("return {name: (h, self._colouring(h)) for name, h in couplings.items()}")
+            c("hessians = {" + ", ".join(f"{n!r}: self._coupling_{n}()" for n in fast) + "}")
+            c("return {name: (hessian, self._colouring(hessian)) for name, hessian in hessians.items()}")
         c("")
 
     def _start_states(self, count: str, visible: bool = True) -> None:
@@ -1211,7 +1213,7 @@ class EnergyClass:
                 "log Z = log sum over every state of exp(-E), exactly, by enumerating the states of\n"
                 + what
                 + (",\nwhichever has fewer states" if len(options) > 1 else "")
-                + f"; in chunks of {2**14} states with a running log-sum-exp.\n"
+                + f";\nin chunks of {2**14} states with a running log-sum-exp.\n"
                 f"At most {ENUMERATION_LIMIT} states (20 binary units): larger models need an estimate\n"
                 "(annealed importance sampling, AIS)."
             )
