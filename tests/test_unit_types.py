@@ -387,6 +387,9 @@ def test_a_condition_is_given_to_every_method_and_never_sampled():
     H = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
     log_z = m.log_partition(x=x)
     assert log_z.shape == (2,)
+    estimate, error = m.log_partition(method="ais", x=x, runs=100, betas=1000)
+    np.testing.assert_allclose(estimate, log_z, atol=0.1)
+    assert error.shape == (2,) and np.all(error < 0.1)
     for i in range(2):
         E = np.array([[m.energy(v=v, h=h, x=x[i]) for h in H] for v in V])
         assert log_z[i] == pytest.approx(np.log(np.exp(-E).sum()), rel=1e-12)

@@ -551,7 +551,18 @@ class _EnergyModel:
             total = total + (0.5 * precision * x * x - field * x).sum(axis=axes)
         return total
 
-    def _ais(self, runs, betas, base_data):
+    def _ais_conditional(self, conditions, runs, betas, base_data):
+        """log Z by AIS at each row of the conditions (dict name -> one sample or a batch):
+        (estimates, standard errors), arrays with a value per row (numbers for one sample)."""
+        batches, single = self._batches(conditions)
+        rows = batches[0].shape[0]
+        out = np.empty((2, rows))
+        for row in range(rows):
+            given = tuple(np.broadcast_to(x[row], (runs,) + x.shape[1:]) for x in batches)
+            out[:, row] = self._ais(runs, betas, base_data, given)
+        return (float(out[0, 0]), float(out[1, 0])) if single else (out[0], out[1])
+
+    def _ais(self, runs, betas, base_data, conditions):
         """log Z by annealed importance sampling: (estimate, standard error).
 
         From the base model p0 (independent units, log Z0 known) to the model along the inverse
@@ -567,9 +578,9 @@ class _EnergyModel:
         log_w = np.zeros(runs)
         with np.errstate(over="ignore"):
             for k in range(1, betas):
-                log_w -= (schedule[k] - schedule[k - 1]) * self._ais_gap(state, base)
+                log_w -= (schedule[k] - schedule[k - 1]) * self._ais_gap(state, base, conditions)
                 if k < betas - 1:
-                    state = self._ais_step(state, schedule[k], base, constants)
+                    state = self._ais_step(state, schedule[k], base, constants, conditions)
         top = log_w.max()
         weights = np.exp(log_w - top)
         mean = weights.mean()
@@ -874,15 +885,15 @@ class Rbm(_EnergyModel):
         return self._unbatch(v, single)
 
     def log_prob(self, *, v, method='exact', runs=100, betas=1000, base_data=None):
-        """log p(v) = -F(v) - log Z, one value per sample: exactly with
+        """log p(v) = -F - log Z, one value per sample: exactly with
         method='exact'; with method='ais', log Z is estimated by annealed importance sampling
         (see log_partition) and the result is (log p, the standard error of log Z).
         """
         method = self._method(method, runs, betas, base_data)
-        if method == 'exact':
-            return -self._call(self._free_energy, v=v) - self.log_partition()
         free = self._call(self._free_energy, v=v)
-        log_z, error = self._ais(runs, betas, base_data)
+        if method == 'exact':
+            return -free - self.log_partition()
+        log_z, error = self.log_partition('ais', runs=runs, betas=betas, base_data=base_data)
         return -free - log_z, error
 
     def log_partition(self, method='exact', *, runs=100, betas=1000, base_data=None):
@@ -902,7 +913,7 @@ class Rbm(_EnergyModel):
         """
         method = self._method(method, runs, betas, base_data)
         if method == 'ais':
-            return self._ais(runs, betas, base_data)
+            return self._ais(runs, betas, base_data, ())
         options = [
             (self._free_energy, [(('n_visible',), (0.0, 1.0), False)]),
             (self._free_energy_hidden, [(('n_hidden',), (0.0, 1.0), False)]),
@@ -979,17 +990,17 @@ class Rbm(_EnergyModel):
             'v': self._draw_v(state['v'], base['v'][1]),
         }
 
-    def _ais_gap(self, state, base):
-        """E(x) - E0(x) at each chain's state x."""
-        return self._energy(state['v'], state['h']) - self._base_energy(state, base)
+    def _ais_gap(self, state, base, conditions):
+        """E(x) - E0(x) at each chain's state x (and the conditions, a row for each chain)."""
+        return self._energy(state['v'], state['h'], *conditions) - self._base_energy(state, base)
 
     def _ais_constants(self):
         """What every sweep of one AIS run shares (the Hessians of the coupled groups), or None."""
         return None
 
-    def _ais_step(self, state, beta, base, constants):
+    def _ais_step(self, state, beta, base, constants, conditions):
         """One Gibbs sweep (see _sweep) of every chain at inverse temperature beta."""
-        h, v = self._sweep(state['v'], beta=beta, base=base)
+        h, v = self._sweep(state['v'], *conditions, beta=beta, base=base)
         return {'h': h, 'v': v}
 
     def _free_energy_hidden(self, h):

@@ -487,7 +487,18 @@ class _EnergyModel:
             total = total + (0.5 * precision * x * x - field * x).sum(axis=axes)
         return total
 
-    def _ais(self, runs, betas, base_data):
+    def _ais_conditional(self, conditions, runs, betas, base_data):
+        """log Z by AIS at each row of the conditions (dict name -> one sample or a batch):
+        (estimates, standard errors), arrays with a value per row (numbers for one sample)."""
+        batches, single = self._batches(conditions)
+        rows = batches[0].shape[0]
+        out = np.empty((2, rows))
+        for row in range(rows):
+            given = tuple(np.broadcast_to(x[row], (runs,) + x.shape[1:]) for x in batches)
+            out[:, row] = self._ais(runs, betas, base_data, given)
+        return (float(out[0, 0]), float(out[1, 0])) if single else (out[0], out[1])
+
+    def _ais(self, runs, betas, base_data, conditions):
         """log Z by annealed importance sampling: (estimate, standard error).
 
         From the base model p0 (independent units, log Z0 known) to the model along the inverse
@@ -503,9 +514,9 @@ class _EnergyModel:
         log_w = np.zeros(runs)
         with np.errstate(over="ignore"):
             for k in range(1, betas):
-                log_w -= (schedule[k] - schedule[k - 1]) * self._ais_gap(state, base)
+                log_w -= (schedule[k] - schedule[k - 1]) * self._ais_gap(state, base, conditions)
                 if k < betas - 1:
-                    state = self._ais_step(state, schedule[k], base, constants)
+                    state = self._ais_step(state, schedule[k], base, constants, conditions)
         top = log_w.max()
         weights = np.exp(log_w - top)
         mean = weights.mean()

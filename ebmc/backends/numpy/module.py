@@ -592,7 +592,7 @@ class EnergyClass:
         tail = "".join(f"\n    {line}" for line in where)
         coupling = self.a.graphs.get(f"coupling_{name}")
         fast = name in self.fast_coupled()
-        tempered = not self.conds
+        tempered = True
         extra = ["keep=None", *(["beta=None", "base=None"] if tempered else []), *(["coupling=None"] if fast else [])]
         signature = ", ".join(["self", *map(self.local, args), *extra])
         if fast:
@@ -843,10 +843,10 @@ class EnergyClass:
             c("}")
         c("")
         units = list(self.m.units)
-        c("def _ais_gap(self, state, base):")
+        c("def _ais_gap(self, state, base, conditions):")
         with c.indent():
-            c.docstring("E(x) - E0(x) at each chain's state x.")
-            energy_args = ", ".join(f"state[{n!r}]" for n in units)
+            c.docstring("E(x) - E0(x) at each chain's state x (and the conditions, a row for each chain).")
+            energy_args = ", ".join([*(f"state[{n!r}]" for n in units), "*conditions"])
             c(f"return self._energy({energy_args}) - self._base_energy(state, base)")
         c("")
         c("def _ais_constants(self):")
@@ -854,10 +854,10 @@ class EnergyClass:
             c.docstring("What every sweep of one AIS run shares (the Hessians of the coupled groups), or None.")
             c("return self._couplings()" if self.fast_coupled() else "return None")
         c("")
-        c("def _ais_step(self, state, beta, base, constants):")
+        c("def _ais_step(self, state, beta, base, constants, conditions):")
         with c.indent():
             c.docstring("One Gibbs sweep (see _sweep) of every chain at inverse temperature beta.")
-            read = ", ".join(f"state[{n!r}]" for n in self.swept())
+            read = ", ".join([*(f"state[{n!r}]" for n in self.swept()), "*conditions"])
             couplings = ", couplings=constants" if self.fast_coupled() else ""
             c(f"{', '.join(map(self.local, order))} = self._sweep({read}, beta=beta, base=base{couplings})")
             c("return {" + ", ".join(f"{n!r}: {self.local(n)}" for n in order) + "}")
@@ -927,7 +927,7 @@ class EnergyClass:
         state = [*map(self.local, order)]
         read = [*map(self.local, self.swept())]
         conds = [*map(self.local, self.m.inputs)]
-        tempered = not conds
+        tempered = True
         extra = ["keep=None", *(["beta=None", "base=None"] if tempered else [])]
         extra += ["couplings=None"] if self.fast_coupled() else []
         c(f"def _sweep({', '.join(['self', *read, *conds, *extra])}):")
@@ -1170,34 +1170,28 @@ class EnergyClass:
         if not options and self.a.hidden and all(g.unit.discrete for g in groups.values()):
             options.append(("every", list(self.m.units), "self._energy"))
         conds = self.conds
-        if not options and conds:
-            return
         has_free = "hidden" in self.a.summable or not self.a.hidden
-        if has_free and conds:
+        cond_args = "".join(f"{self.names.exact(x)}, " for x in conds)
+        ais_args = "method='exact', runs=100, betas=1000, base_data=None"
+        rows = " (one value per row of the conditions)" if conds else ""
+        if has_free:
             args = vis + conds
-            doc = f"log p({', '.join(vis)} | {', '.join(conds)}) = -F - log Z, exactly (see log_partition)."
-            self._public("log_prob", args, doc, f"self._call(self._log_prob, {self.kwargs(args)})")
-            c(f"def _log_prob(self, {', '.join(map(self.local, args))}):")
-            with c.indent():
-                c.docstring(doc)
-                z = f"self._log_partitions({', '.join(map(self.local, conds))})"
-                c(f"return -self._free_energy({', '.join(map(self.local, args))}) - {z}")
-            c("")
-        elif has_free:
-            args = ", ".join(map(self.names.exact, vis))
-            c(f"def log_prob(self, *, {args}, method='exact', runs=100, betas=1000, base_data=None):")
+            given = f" | {', '.join(conds)}" if conds else ""
+            c(f"def log_prob(self, *, {', '.join(map(self.names.exact, args))}, {ais_args}):")
             with c.indent():
                 c.docstring(
-                    f"log p({', '.join(vis)}) = -F({', '.join(vis)}) - log Z, one value per sample: exactly with\n"
+                    f"log p({', '.join(vis)}{given}) = -F - log Z, one value per sample: exactly with\n"
                     "method='exact'; with method='ais', log Z is estimated by annealed importance sampling\n"
                     "(see log_partition) and the result is (log p, the standard error of log Z)."
                 )
                 c("method = self._method(method, runs, betas, base_data)")
+                c(f"free = self._call(self._free_energy, {self.kwargs(args)})")
+                z_args = ", ".join(f"{self.names.exact(x)}={self.names.exact(x)}" for x in conds)
                 c("if method == 'exact':")
                 with c.indent():
-                    c(f"return -self._call(self._free_energy, {self.kwargs(vis)}) - self.log_partition()")
-                c(f"free = self._call(self._free_energy, {self.kwargs(vis)})")
-                c("log_z, error = self._ais(runs, betas, base_data)")
+                    c(f"return -free - self.log_partition({z_args})")
+                settings = "runs=runs, betas=betas, base_data=base_data"
+                c(f"log_z, error = self.log_partition('ais', {z_args + ', ' if z_args else ''}{settings})")
                 c("return -free - log_z, error")
             c("")
         sides = {
@@ -1207,10 +1201,12 @@ class EnergyClass:
         }
         what = "\nor ".join(sides[label] for label, _, _ in options)
         doc = (
-            ""
+            "log Z = log sum over every state of exp(-E)" + rows + "."
             if not options
             else (
-                "log Z = log sum over every state of exp(-E), exactly, by enumerating the states of\n"
+                "log Z = log sum over every state of exp(-E)"
+                + rows
+                + ", exactly, by enumerating the states of\n"
                 + what
                 + (",\nwhichever has fewer states" if len(options) > 1 else "")
                 + f";\nin chunks of {2**14} states with a running log-sum-exp.\n"
@@ -1218,39 +1214,45 @@ class EnergyClass:
                 "(annealed importance sampling, AIS)."
             )
         )
+        ais = (
+            "method='ais': annealed importance sampling (Neal 2001; Salakhutdinov and Murray 2008),\n"
+            "from a base model of independent units (their marginals in `base_data`, the visible\n"
+            "array or dict, where given; else uniform) to the model along `betas` inverse\n"
+            "temperatures spaced evenly in [0, 1], with `runs` parallel chains, each moved by one\n"
+            "Gibbs sweep (see _sweep) at each temperature. Returns (log Z estimate, its standard error)"
+            + (", each one value per row of the conditions." if conds else ".")
+        )
         specs = [self._state_spec(names) for _, names, _ in options]
-        if not conds:
-            c("def log_partition(self, method='exact', *, runs=100, betas=1000, base_data=None):")
-            with c.indent():
-                ais = (
-                    "method='ais': annealed importance sampling (Neal 2001; Salakhutdinov and Murray 2008),\n"
-                    "from a base model of independent units (their marginals in `base_data`, the visible\n"
-                    "array or dict, where given; else uniform) to the model along `betas` inverse\n"
-                    "temperatures spaced evenly in [0, 1], with `runs` parallel chains, each moved by one\n"
-                    "Gibbs sweep (see _sweep) at each temperature. Returns (log Z estimate, its standard error)."
-                )
-                c.docstring((doc if options else "log Z = log sum over every state of exp(-E).") + "\n\n" + ais)
-                c("method = self._method(method, runs, betas, base_data)")
+        c(f"def log_partition(self, method='exact', *, {cond_args}runs=100, betas=1000, base_data=None):")
+        with c.indent():
+            c.docstring(doc + "\n\n" + ais)
+            c("method = self._method(method, runs, betas, base_data)")
+            if conds:
                 c("if method == 'ais':")
                 with c.indent():
-                    c("return self._ais(runs, betas, base_data)")
-                if options:
-                    c("options = [")
-                    with c.indent():
-                        for (_, _, method), spec in zip(options, specs, strict=True):
-                            c(f"({method}, {spec}),")
-                    c("]")
-                    c("return self._enumerate(options)")
-                else:
-                    c("raise ValueError(")
-                    c('    "log_partition: this model has no exact log Z (its units are not discrete, or what is "')
-                    c("    \"continuous does not sum out); estimate it with method='ais'\"")
-                    c(")")
-            c("")
-            self._ais_methods()
-        else:
-            doc += f"\nlog Z depends on the conditions {', '.join(conds)}: one value per row of them."
-            self._public("log_partition", conds, doc, f"self._call(self._log_partitions, {self.kwargs(conds)})")
+                    given = "{" + ", ".join(f"{x!r}: {self.names.exact(x)}" for x in conds) + "}"
+                    c(f"return self._ais_conditional({given}, runs, betas, base_data)")
+            else:
+                c("if method == 'ais':")
+                with c.indent():
+                    c("return self._ais(runs, betas, base_data, ())")
+            if options and conds:
+                c(f"return self._call(self._log_partitions, {self.kwargs(conds)})")
+            elif options:
+                c("options = [")
+                with c.indent():
+                    for (_, _, method), spec in zip(options, specs, strict=True):
+                        c(f"({method}, {spec}),")
+                c("]")
+                c("return self._enumerate(options)")
+            else:
+                c("raise ValueError(")
+                c('    "log_partition: this model has no exact log Z (its units are not discrete, or what is "')
+                c("    \"continuous does not sum out); estimate it with method='ais'\"")
+                c(")")
+        c("")
+        self._ais_methods()
+        if options and conds:
             c(f"def _log_partitions(self, {', '.join(map(self.local, conds))}):")
             with c.indent():
                 c.docstring("log Z at each row of the conditions, by enumeration (see log_partition).")
