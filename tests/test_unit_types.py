@@ -514,3 +514,33 @@ def test_a_chain_is_swept_two_colours_at_a_time_and_samples_its_distribution():
     draws = m.sample(40000, steps=60)
     index = ((draws > 0) @ (2 ** np.arange(7, -1, -1))).astype(int)
     assert 0.5 * np.abs(np.bincount(index, minlength=256) / len(draws) - exact).sum() < 0.04
+
+
+COUPLED_SOFTMAX = """
+model csm {
+    dim items = 3
+    dim k = 3
+    visible r[items, k] : softmax
+    param A[k, k] ~ normal(0, 1)
+    param M[items, items] ~ normal(0, 1) : symmetric, zero_diagonal
+    param a[items, k] ~ normal(0, 0.5)
+    energy = -sum(a * r) - sum((M @ r) * (r @ A))
+}
+"""
+
+
+def test_softmax_units_that_interact_are_drawn_one_unit_at_a_time():
+    m = ebmc.load(COUPLED_SOFTMAX).Csm(seed=0)
+    R = onehots(3, 3)
+    E = m.energy(r=R)
+    exact = np.exp(-E) / np.exp(-E).sum()
+    assert m.log_partition() == pytest.approx(np.log(np.exp(-E).sum()), rel=1e-12)
+    draws = m.sample(20000, steps=30)
+    assert np.all(draws.sum(axis=-1) == 1)
+    index = draws.argmax(axis=-1) @ np.array([9, 3, 1])
+    assert 0.5 * np.abs(np.bincount(index, minlength=27) / len(draws) - exact).sum() < 0.04
+    estimate, _ = m.log_partition(method="ais", runs=100, betas=1000)
+    assert abs(estimate - m.log_partition()) < 0.1
+    mask = np.array([True, False, True])
+    got = m.complete(mask, steps=100, r=R[:2])
+    np.testing.assert_array_equal(got[:, mask], R[:2][:, mask])

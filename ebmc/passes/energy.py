@@ -361,16 +361,12 @@ def _check_unit_type(model: CheckedModel, grp: Group, precision) -> None:
     """A compile error, at the energy, where the energy is not what the group's unit type needs."""
     unit, var, name = grp.unit, model.units[grp.name], grp.name
     if unit.form == "affine" and unit.onehot and grp.form != "affine":
-        if grp.form == "coupled" and grp.quadratic and not _culprit(model, name, lambda d, e: d > 1 and e):
-            where = _culprit(model, name, lambda d, e: d > 1)
-            raise _misfit(
-                f"'{name}' is {unit.name}, one-hot units drawn one whole group at a time, but the energy makes "
-                f"its units interact with each other: {where[0]}; the energy must be linear in '{name}'",
-                where,
-                var,
-            )
-        where = _culprit(model, name, lambda d, e: d > 1)
-        raise _misfit(f"'{name}' is {unit.name} but the energy is not linear in '{name}': {where[0]}", where, var)
+        # units that interact are sampled one unit (one one-hot vector) at a time; but a function of
+        # single entries that is not linear (exp(h)) is not what one-hot units mean
+        where = _culprit(model, name, lambda d, e: d > 1 and e)
+        if where is not None or grp.form != "coupled":
+            where = where or _culprit(model, name, lambda d, e: d > 1)
+            raise _misfit(f"'{name}' is {unit.name} but the energy is not linear in '{name}': {where[0]}", where, var)
     if unit.form == "quadratic":
         if grp.form == "affine":
             raise _misfit(

@@ -682,19 +682,31 @@ class EnergyClass:
                     self._unit_loop(name, None)
                 c(f"return state.reshape({x}.shape)")
             else:
-                values = tuple(float(v) for v in grp.unit.values)
+                onehot = grp.unit.onehot
                 energy_args = list(self.m.units) + list(self.m.inputs)
+                each = f"{len(grp.unit.values)} evaluations" if not onehot else "an evaluation per category"
                 c.docstring(
                     f"One sequential Gibbs sweep over the units of {name}, given {', '.join(others) or 'the params'}:\n"
-                    f"for each unit j in turn, the energy at each of its values {grp.unit.values_text} (the others\n"
-                    f"as they are), and {name}_j drawn with probabilities softmax(-E). The energy is not\n"
-                    f"quadratic in {name}, so each unit costs {len(values)} evaluations of it. Units where keep is\n"
-                    "True keep their values. Vectorised over the batch."
+                    f"for each unit j in turn, the energy at each of its values ({grp.unit.values_text}; the\n"
+                    f"others as they are), and {name}_j drawn with probabilities softmax(-E). The energy is not\n"
+                    f"quadratic in {name}, or its units are one-hot, so each unit costs {each} of it. Units\n"
+                    "where keep is True keep their values. Vectorised over the batch."
                 )
                 c("count = " + f"{x}.shape[0]")
-                c(f"state = {x}.reshape(count, -1).copy()")
-                c(f"values = np.array({values!r}, dtype=self.dtype)")
-                c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(count, -1)")
+                if onehot:  # a unit is the last axis; its values are the one-hot vectors
+                    c(f"values = np.eye({x}.shape[-1], dtype=self.dtype)")
+                else:  # a unit is one entry; its values are numbers
+                    values = tuple(float(v) for v in grp.unit.values)
+                    c(f"values = np.array({values!r}, dtype=self.dtype)[:, None]")
+                c(f"state = {x}.reshape(count, -1, values.shape[1]).copy()")
+                c(
+                    "keep = None if keep is None else np.broadcast_to(keep, "
+                    + f"{x}.shape).reshape(state.shape)[:, :, 0]"
+                )
+                if tempered:
+                    c("if beta is not None:")
+                    with c.indent():
+                        c("f0, p0 = (np.broadcast_to(b, " + f"{x}.shape[1:]).reshape(state.shape[1:]) for b in base)")
                 c("for j in range(state.shape[1]):")
                 with c.indent():
                     c("old = state[:, j].copy()")
@@ -710,12 +722,11 @@ class EnergyClass:
                     if tempered:
                         c("if beta is not None:  # beta * E + (1 - beta) * E0")
                         with c.indent():
-                            c("f0, p0 = (np.broadcast_to(b, " + f"{x}.shape[1:]).ravel()[j] for b in base)")
-                            c("weights = beta * weights + (1.0 - beta) * (0.5 * p0 * values**2 - f0 * values)")
+                            c("base_energy = (0.5 * p0[j] * values**2 - f0[j] * values).sum(axis=-1)")
+                            c("weights = beta * weights + (1.0 - beta) * base_energy")
                     softmax, categorical = self.ctx.helper("softmax"), self.ctx.helper("sample_categorical")
-                    c(f"chosen = {categorical}(self.rng, {softmax}(-weights))")
-                    c("new = chosen @ values")
-                    c("state[:, j] = new if keep is None else np.where(keep[:, j], old, new)")
+                    c(f"new = {categorical}(self.rng, {softmax}(-weights)) @ values")
+                    c("state[:, j] = new if keep is None else np.where(keep[:, j, None], old, new)")
                 c(f"return state.reshape({x}.shape)")
         c("")
 
@@ -1011,6 +1022,7 @@ class EnergyClass:
             coupling = self.a.graphs.get(f"coupling_{name}")
             if (
                 not grp.independent
+                and not grp.unit.onehot
                 and coupling is not None
                 and not (set(self.inputs_of(coupling)) & set(self.m.variables))
             ):
