@@ -674,12 +674,17 @@ class EnergyClass:
                         c("f = fields[units] - coupling[units] @ state.T")
                         c(f"new = {self._unit_draw(name, 'f', 'diagonal[units, None]')}.T")
                         c("state[:, units] = new if keep is None else np.where(keep[units].T, state[:, units], new)")
-                c("elif diagonal.any():")
-                with c.indent():
-                    self._unit_loop(name, "diagonal[j]")
-                c("else:  # a zero diagonal (the usual case): no unit has a precision")
-                with c.indent():
-                    self._unit_loop(name, None)
+                if grp.unit.form == "quadratic":  # every unit has a precision: the diagonal is positive
+                    c("else:")
+                    with c.indent():
+                        self._unit_loop(name, "diagonal[j]")
+                else:
+                    c("elif diagonal.any():")
+                    with c.indent():
+                        self._unit_loop(name, "diagonal[j]")
+                    c("else:  # a zero diagonal (the usual case): no unit has a precision")
+                    with c.indent():
+                        self._unit_loop(name, None)
                 c(f"return state.reshape({x}.shape)")
             else:
                 onehot = grp.unit.onehot
