@@ -243,6 +243,29 @@ def test_complete_clamps_the_kept_units_of_a_coupled_group():
     np.testing.assert_allclose(got[0, ~mask], expected, atol=0.04)
 
 
+COUPLED_GAUSSIAN = """
+model cg {
+    dim n = 3
+    visible v[n] : gaussian
+    param L[n, n] ~ normal(0, 0.3) : symmetric, zero_diagonal
+    param a[n] ~ normal(0, 1)
+    energy = 0.5 * sum(square(v)) - 0.5 * v @ L @ v - a @ v
+}
+"""
+
+
+def test_a_gaussian_group_coupled_with_a_zero_diagonal_compiles_and_samples_its_normal():
+    """Regression: a coupled gaussian group's sweep was generated with a branch for a zero diagonal
+    of the Hessian (no precision), which a gaussian unit cannot have: compiling crashed (KeyError).
+    The draws are those of the normal with precision I - L and mean (I - L)^-1 a."""
+    m = ebmc.load(COUPLED_GAUSSIAN).Cg(seed=3)
+    precision = np.eye(3) - m.params["L"]
+    assert np.all(np.linalg.eigvalsh(precision) > 0)
+    draws = m.sample(20000, steps=30)
+    np.testing.assert_allclose(draws.mean(axis=0), np.linalg.solve(precision, m.params["a"]), atol=0.05)
+    np.testing.assert_allclose(np.cov(draws.T), np.linalg.inv(precision), atol=0.05)
+
+
 # ---------------------------------------------------------------- a unit type that does not fit
 MISFIT = """model m {
     V
