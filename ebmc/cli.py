@@ -78,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--graph",
         choices=GRAPHS,
-        default="energy",
-        help="which graph: the energy, its gradients dE/dtheta, the free energy F(v), or a "
-        "network's loss (default: energy)",
+        default=None,
+        help="which graph: the energy, its gradients dE/dtheta, the free energy F(v), a "
+        "network's loss, or the chain rule of the loss (energy) with every adjoint and local "
+        "partial (default: the energy, a network's loss)",
     )
     r.add_argument(
         "--format",
@@ -143,7 +144,9 @@ def _render(args) -> int:
     if fmt is None:  # from OUT's suffix when it names a format, else svg
         suffix = Path(args.output).suffix.lower().lstrip(".") if args.output not in (None, STDOUT) else ""
         fmt = {"gv": "dot"}.get(suffix, suffix) if suffix in (*FORMATS, "gv") else "svg"
-    _emit(args, draw(analyse_file(Path(args.file)), args.graph, fmt), f".{args.graph}.{fmt}")
+    analyses = analyse_file(Path(args.file))
+    which = args.graph or ("energy" if all(a.model.energy is not None for a in analyses) else "loss")
+    _emit(args, draw(analyses, which, fmt), f".{which}.{fmt}")
     return 0
 
 

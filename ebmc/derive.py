@@ -44,7 +44,7 @@ import numpy as np
 
 from .ir.evaluate import Plan, evaluate, resolve
 from .ir.graph import args, formula, formula_parts, leaves
-from .ir.printing import Printer
+from .ir.printing import Printer, TextPrinter
 from .passes.symbolic import SymbolicError, lambdify, symbolic_gradients
 
 MAX_DIM = 3  # every dim is shrunk to at most this, so that sympy stays fast
@@ -639,7 +639,118 @@ class LatexStyle(TextStyle):
 def derive(analyses, latex: bool = False) -> str:
     """The derived formulas of every analysed model, as text (or LaTeX)."""
     style = LatexStyle() if latex else TextStyle()
-    return "\n\n".join(style.derive(derivation(a)) for a in analyses)
+    return "\n\n".join(
+        style.derive(derivation(a)) if a.model.energy is not None else network_formulas(network(a.model), latex)
+        for a in analyses
+    )
+
+
+# ---------------------------------------------------------------- networks
+@dataclass(frozen=True)
+class NetworkDerivation:
+    """A network's layers, loss and backward pass as nodes of one simplified graph.
+
+    `layers`: (name, kind, node) in file order; `adjoints`: (layer, node of its adjoint
+    dL/dlayer) from the loss down, for the layers the loss depends on through a param;
+    `gradients`: (param, node of dL/dparam); `loss_name`: `L` (or L1, ... where the model
+    has a name L).
+    """
+
+    model: str
+    graph: nx.DiGraph
+    data: tuple[str, ...]
+    layers: tuple[tuple[str, str, int], ...]
+    loss: int
+    adjoints: tuple[tuple[str, int], ...]
+    gradients: tuple[tuple[str, int], ...]
+    loss_name: str
+
+
+def network(model) -> NetworkDerivation:
+    """The chain rule of a network's loss (`passes.backprop`), simplified, each layer and each
+    layer's adjoint an output of its own so that formulas can name them."""
+    from .passes.backprop import chain_rule
+    from .passes.simplify import simplify
+
+    trained = [name for name, p in model.params.items() if "fixed" not in p.attrs]
+    chain = chain_rule(model, trained)
+    kinds = {layer.name: layer.kind for layer in model.layers}
+    g = chain.graph.copy()
+    outputs = {("layer", name): n for name, n in chain.layers.items()}
+    outputs[("loss", "")] = chain.loss
+    position = {n: k for k, n in enumerate(chain.forward)}
+    reached = [name for name, n in chain.layers.items() if n in chain.table.adjoint]
+    by_depth = sorted(reached, key=lambda name: -position[chain.layers[name]])  # from the loss down
+    for name in by_depth:
+        outputs[("adjoint", name)] = chain.table.adjoint[chain.layers[name]]
+    for name, n in chain.params.items():
+        outputs[("grad", name)] = chain.table.adjoint[n]
+    keys = list(outputs)
+    g.graph["outputs"] = {str(i): outputs[k] for i, k in enumerate(keys)}
+    g = simplify(g)
+    node = {k: g.graph["outputs"][str(i)] for i, k in enumerate(keys)}
+    return NetworkDerivation(
+        model.name,
+        g,
+        tuple(n for n, v in model.variables.items() if v.role in ("input", "target")),
+        tuple((name, kinds[name], node[("layer", name)]) for name in chain.layers),
+        node[("loss", "")],
+        tuple((name, node[("adjoint", name)]) for name in by_depth),
+        tuple((name, node[("grad", name)]) for name in chain.params),
+        chain.root,
+    )
+
+
+def network_formulas(d: NetworkDerivation, latex: bool = False) -> str:
+    """`ebmc derive` of a network: its layers, its loss, each layer's adjoint from the adjoints
+    of the layers after it (the chain rule), and each param's gradient, as text or LaTeX."""
+    printer = LatexPrinter if latex else TextPrinter
+    name = latex_name if latex else str
+    prime = (lambda x: f"{latex_name(x)}'") if latex else (lambda x: f"{x}'")
+    L = name(d.loss_name)
+    partial = (lambda x: rf"\frac{{\partial {L}}}{{\partial {name(x)}}}") if latex else (lambda x: f"d{L}/d{x}")
+
+    def parts(n, given):
+        return printer(d.graph, given).parts(n)
+
+    layers_given = {n: name(layer) for layer, _, n in d.layers}
+    rows: list[tuple[str, str, str]] = []  # (section, lhs, rhs)
+    seen: dict = {}
+    for layer, _, n in d.layers:
+        rows.append(("layers", name(layer), parts(n, seen)))
+        seen[n] = name(layer)
+    data = ", ".join(name(x) for x in d.data)
+    rows.append(("loss", f"{L}({data})", parts(d.loss, layers_given)))
+    adjoint_given = dict(layers_given)
+    for layer, n in d.adjoints:
+        adjoint_given.setdefault(n, prime(layer))
+    for layer, n in d.adjoints:
+        given = {m: t for m, t in adjoint_given.items() if m != n}
+        rows.append(("backward", f"{prime(layer)} = {partial(layer)}", parts(n, given)))
+    for p, n in d.gradients:
+        rows.append(("gradients", partial(p), parts(n, adjoint_given)))
+    if latex:
+        lines = []
+        for _, lhs, (text, where) in rows:
+            lines.append(f"  {lhs} &= {text}")
+            lines += [rf"  \text{{where }} {w} &= {body}" for w, body in where]
+        return "\n".join([f"% model {d.model}", r"\begin{align*}", " \\\\\n".join(lines), r"\end{align*}"])
+    heads = {
+        "layers": "  layers:",
+        "loss": "  loss:",
+        "backward": f"  backward (the chain rule: each adjoint v' = d{L}/dv is the sum over the values u that use v "
+        "of u' * du/dv):",
+        "gradients": "  gradients:",
+    }
+    out = [f"model {d.model}"]
+    section = None
+    for sec, lhs, (text, where) in rows:
+        if sec != section:
+            out.append(heads[sec])
+            section = sec
+        out.append(f"    {lhs} = {text}")
+        out += [f"      where {w} = {body}" for w, body in where]
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- LaTeX of graph nodes
@@ -718,8 +829,8 @@ class LatexPrinter(Printer):
         "logsumexp": r"\operatorname{logsumexp}",
     }
 
-    def __init__(self, g: nx.DiGraph):
-        super().__init__(g)
+    def __init__(self, g: nx.DiGraph, given: dict | None = None):
+        super().__init__(g, given)
         self._memo_transposed: dict = {}
 
     def name_text(self, name: str) -> str:

@@ -34,7 +34,7 @@ from ..ir.ops import fmt
 from ..ir.printing import Printer
 
 # the graphs `ebmc render --graph` offers, in the order they are listed
-GRAPHS = ("energy", "grad", "free_energy", "loss")
+GRAPHS = ("energy", "grad", "free_energy", "loss", "backward")
 FORMATS = ("svg", "png", "dot")
 
 _LEAF_STYLE = {
@@ -184,6 +184,58 @@ def to_dot(parts: Iterable[tuple[str, nx.DiGraph, Mapping[str, str]]], title: st
     return dot
 
 
+_ADJOINT_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#fee2e2", "color": "#b91c1c"}
+_ADJOINT_EDGE = {"color": "#b91c1c", "fontcolor": "#b91c1c", "fontsize": "9", "dir": "back"}
+
+
+def backward_dot(chain, title: str) -> graphviz.Digraph:
+    """The forward graph of a network's loss L and, beside each node v_i, its adjoint v_i' = dL/dv_i
+    (`passes.backprop.ChainRule`): a forward edge runs from operand to consumer; an adjoint edge
+    from v_j' back to v_i', labelled with the part v_j' * dv_j/dv_i it brings, so that each
+    adjoint is the sum of the labels of the edges that reach it."""
+    g = chain.graph
+    dot = graphviz.Digraph(
+        "ebmc",
+        graph_attr={"fontname": "Helvetica", "rankdir": "TB", "label": _label(title), "labelloc": "t"},
+        node_attr={"fontname": "Helvetica", "fontsize": "11"},
+        edge_attr={"fontname": "Helvetica"},
+    )
+    ids = {n: f"n{k}" for k, n in enumerate(chain.forward)}
+    printer = LabelPrinter(g)
+    for n in chain.forward:
+        lines, style = printer.label(n)
+        if g.nodes[n]["op"] not in ("var", "const", "numel"):
+            lines = [chain.definition(n), fmt(g.nodes[n]["shape"])]
+        style = dict(style)
+        if n == chain.loss:
+            style["peripheries"] = "2"
+        dot.node(ids[n], _label(*lines), **style)
+    params = {n: name for name, n in chain.params.items()}
+    for n in chain.forward:
+        if n not in chain.table.adjoint:
+            continue
+        name = chain.names[n]
+        lines = [f"{name}' = d{chain.root}/d{name}", fmt(g.nodes[n]["shape"])]
+        if chain.consumers(n):
+            lines.insert(1, f"= {chain.adjoint_formula(n)}")
+        elif n == chain.loss:
+            lines.insert(1, "= 1")
+        style = dict(_ADJOINT_STYLE, peripheries="2") if n in params else _ADJOINT_STYLE
+        with dot.subgraph() as pair:  # a node and its adjoint side by side
+            pair.attr(rank="same")
+            pair.node(ids[n] + "a", _label(*lines), **style)
+            pair.node(ids[n])
+    for n in chain.forward:
+        operands = args(g, n)
+        for i, a in enumerate(operands):
+            extra = {"label": str(i), "fontsize": "9", "fontcolor": "#6b7280"} if len(operands) > 1 else {}
+            dot.edge(ids[a], ids[n], color="#6b7280", **extra)
+    for i, j in chain.table.partials:
+        # drawn from v_i' to v_j' with the arrow at v_i', so that the adjoints rank as their nodes do
+        dot.edge(ids[i] + "a", ids[j] + "a", label=_label(chain.partial(i, j)), **_ADJOINT_EDGE)
+    return dot
+
+
 # ---------------------------------------------------------------- layout
 def renderer() -> list[str] | None:
     """The command that lays out DOT: a system `dot`, else graphviz-pure, else None."""
@@ -231,11 +283,38 @@ def render(source: str, fmt: str, nodes: int = 0) -> bytes:
     return done.stdout
 
 
-def draw(analyses, which: str = "energy", fmt: str = "svg") -> bytes:
-    """The drawing of graph `which` of every analysed model (one box per model when there are several)."""
+def draw(analyses, which: str | None = None, fmt: str = "svg") -> bytes:
+    """The drawing of graph `which` of every analysed model (one box per model when there are
+    several); by default a network's loss, an energy model's energy. `backward` draws the chain
+    rule (`backward_dot`) of one model."""
+    if which == "backward":
+        return _draw_backward(analyses, fmt)
     parts = []
     for a in analyses:
-        g, labels = select(a, which)
-        parts.append((f"model {a.model.name}: {which}", g, labels))
+        name = which or ("energy" if a.model.energy is not None else "loss")
+        g, labels = select(a, name)
+        parts.append((f"model {a.model.name}: {name}", g, labels))
     title = parts[0][0] if len(parts) == 1 else None
     return render(to_dot(parts, title).source, fmt, sum(g.number_of_nodes() for _, g, _ in parts))
+
+
+def _draw_backward(analyses, fmt: str) -> bytes:
+    from ..passes.backprop import chain_rule
+
+    if len(analyses) != 1:
+        names = ", ".join(a.model.name for a in analyses)
+        raise EbmcError(
+            f"--graph backward draws one model, and the file holds {len(analyses)} ({names}); "
+            "put the model in a file of its own"
+        )
+    model = analyses[0].model
+    output = "energy" if model.energy is not None else "loss"
+    trained = [name for name, p in model.params.items() if "fixed" not in p.attrs]
+    chain = chain_rule(model, trained, output)
+    root = chain.root
+    title = (
+        f"model {model.name}: backward\n"
+        f"each adjoint v' = d{root}/dv is the sum over v's consumers u of u' * du/dv (the red edges)"
+    )
+    nodes = 2 * len(chain.forward)
+    return render(backward_dot(chain, title).source, fmt, nodes)

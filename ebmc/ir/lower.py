@@ -137,7 +137,8 @@ class _Lowerer:
 def model_graph(model, output: str) -> Builder:
     """The graph of a checked model's `energy` or `loss`, as a builder whose only output is it.
 
-    Units, data and params are vars; layers are expanded where they are used.
+    Units, data and params are vars; layers are expanded where they are used, and
+    `.layers` maps each layer's name to its node.
     """
     b = Builder()
     env = {}
@@ -147,7 +148,9 @@ def model_graph(model, output: str) -> Builder:
         # what the declaration says of the values (`symmetric`) is known to the rewrites
         facts = {a: True for a in sorted(p.attrs) if a in VAR_FACTS}
         env[name] = b.var(name, "param", p.dims, **facts)
+    layers = {}
     for layer in model.layers:
-        env[layer.name] = lower_expr(b, layer.expr, env)
+        env[layer.name] = layers[layer.name] = lower_expr(b, layer.expr, env)
     b.output(output, lower_expr(b, getattr(model, output), env))
+    b.layers = layers  # layer name -> its node, for the drawings and formulas that name layers
     return b

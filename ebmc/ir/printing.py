@@ -28,9 +28,12 @@ ATOM = 9  # the binding strength of a name, a number, a call: never wrapped
 class Printer:
     """Node -> (text, binding strength)."""
 
-    def __init__(self, g: nx.DiGraph):
+    def __init__(self, g: nx.DiGraph, given: dict | None = None):
         self.g = g
         self.ops = op_table()
+        # node -> the text it is written as wherever it is an operand: names a caller gives
+        # values (a network's layers `h`, adjoints `h'`), written in this printer's own notation
+        self.given: dict = dict(given or {})
         self.names: dict = {}  # node -> the text of its name, for the subexpressions on where lines
         self._memo: dict = {}  # node -> its own (text, binding strength)
 
@@ -57,7 +60,7 @@ class Printer:
     # -- printing
     def shared(self, n) -> dict:
         """node -> `_k`: the subexpressions the formula of n names (the text printer decides)."""
-        return shared_names(self.g, n)
+        return shared_names(self.g, n, self.given)
 
     def name_text(self, name: str) -> str:
         return name
@@ -66,10 +69,11 @@ class Printer:
         """The text of node n, and its where bindings [(name, text)], each using only the names
         before it."""
         self.names = {m: self.name_text(name) for m, name in self.shared(n).items()}
+        self.names.update({m: text for m, text in self.given.items() if m != n})
         self._memo = {}
         for m in in_order(self.g, [n]):
             self._own(m)
-        return self._own(n)[0], [(name, self._own(m)[0]) for m, name in self.names.items()]
+        return self._own(n)[0], [(name, self._own(m)[0]) for m, name in self.names.items() if m not in self.given]
 
     def where(self, name: str, body: str) -> str:
         return f"where {name} = {body}"
@@ -144,12 +148,13 @@ class TextPrinter(Printer):
         for m in order:
             for a in args(self.g, m):
                 uses[a] += 1
-        self.names, self._memo = {}, {}
+        self.names = {m: text for m, text in self.given.items() if m != n}
+        self._memo = {}
         depth: dict = {}
         for m in order:
             operands = args(self.g, m)
             text, prec = self._own(m)
-            leaf = self.entry(m).leaf
+            leaf = self.entry(m).leaf or m in self.names  # a given name is written as a leaf is
             inner = [depth[a] for a in operands]
             # a node written as its one operand (a broadcast) nests nothing
             same = len(operands) == 1 and self._print(operands[0]) == (text, prec)
@@ -158,7 +163,8 @@ class TextPrinter(Printer):
             if m != n and not leaf and (long_and_shared or depth[m] >= NEST_DEPTH):
                 self.names[m] = f"_{len(self.names) + 1}"
                 depth[m] = 0
-        return self._own(n)[0], [(name, self._own(m)[0]) for m, name in self.names.items()]
+        where = [(name, self._own(m)[0]) for m, name in self.names.items() if m not in self.given]
+        return self._own(n)[0], where
 
     def _print_var(self, n):
         return self.g.nodes[n]["name"], ATOM
@@ -210,8 +216,9 @@ class TextPrinter(Printer):
         return self._print_op(n, x)
 
 
-def shared_names(g: nx.DiGraph, n) -> dict:
-    """node -> `_k`: the subexpressions the formula of n names, in the order they are defined."""
-    printer = TextPrinter(g)
+def shared_names(g: nx.DiGraph, n, given: dict | None = None) -> dict:
+    """node -> `_k`: the subexpressions the formula of n names, in the order they are defined
+    (with the nodes of `given` written by the names given them)."""
+    printer = TextPrinter(g, given)
     printer.parts(n)
-    return dict(printer.names)
+    return {m: name for m, name in printer.names.items() if m not in printer.given}
