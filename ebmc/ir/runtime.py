@@ -59,6 +59,14 @@ def _softmax(x):
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
 ''',
+    "logistic_noise": '''
+def _logistic_noise(rng, shape, dtype):
+    """log(u / (1 - u)) for u uniform on (0, 1): x is b rather than a with probability sigmoid(d)
+    exactly where this noise falls below d, so a sweep draws all its noise at once."""
+    u = rng.random(shape, dtype=dtype)
+    np.maximum(u, np.finfo(dtype).tiny, out=u)
+    return np.log(u) - np.log1p(-u)
+''',
     "sample_bernoulli": '''
 def _sample_bernoulli(rng, p):
     """x ~ Bernoulli(p) elementwise: 1 where a uniform draw falls below p, else 0."""

@@ -667,6 +667,11 @@ class EnergyClass:
                 c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(count, -1)")
                 c(f"fields = (field + diagonal * state).T.copy()  # f0_j + H_jj {name}_j, one row per unit")
                 c("keep = None if keep is None else keep.T")
+                if self.two_valued(name):
+                    self._two_valued_sweep(name)
+                    c(f"return state.reshape({x}.shape)")
+                    c("")
+                    return
                 c("if len(classes) < state.shape[1]:  # the units of one class do not interact: drawn at once")
                 with c.indent():
                     c("for units in classes:")
@@ -734,6 +739,43 @@ class EnergyClass:
                     c("state[:, j] = new if keep is None else np.where(keep[:, j, None], old, new)")
                 c(f"return state.reshape({x}.shape)")
         c("")
+
+    def two_valued(self, name: str) -> bool:
+        """Whether the units of group `name` take one of two numbers (bernoulli, spin, a plugin's)."""
+        unit = self.a.groups[name].unit
+        return not unit.onehot and unit.values is not None and len(unit.values) == 2
+
+    def _two_valued_sweep(self, name: str) -> None:
+        """The loops of a coupled sweep over units of two values a < b: unit j is b with probability
+        sigmoid((b - a) f_j - (b**2 - a**2) H_jj / 2), so with logistic noise n_j it is b where
+        H[j] @ x < fields_j - (a + b) H_jj / 2 - n_j / (b - a): one product and one comparison a unit."""
+        c = self.code
+        lo, hi = sorted(float(v) for v in self.a.groups[name].unit.values)
+        noise = self.ctx.helper("logistic_noise")
+        mid, width = self.ctx.number((lo + hi) / 2), self.ctx.number(hi - lo)
+        c("# the noise of the whole sweep at once; unit j takes the upper value where its noise is below its log-odds")
+        c(f"noise = {noise}(self.rng, fields.shape, self.dtype)")
+        shift = "" if lo + hi == 0 else f" - {mid} * diagonal[:, None]"
+        scaled = "noise" if hi - lo == 1 else f"noise / {width}"
+        c(f"thresholds = fields{shift} - {scaled}")
+
+        def value(test: str) -> str:
+            if (lo, hi) == (0.0, 1.0):
+                return test
+            return f"{self.ctx.number(lo)} + {width} * ({test})"
+
+        c("if len(classes) < state.shape[1]:  # the units of one class do not interact: drawn at once")
+        with c.indent():
+            c("for units in classes:")
+            with c.indent():
+                c(f"new = ({value('coupling[units] @ state.T < thresholds[units]')}).T")
+                c("state[:, units] = new if keep is None else np.where(keep[units].T, state[:, units], new)")
+        c("else:")
+        with c.indent():
+            c("for j in range(state.shape[1]):")
+            with c.indent():
+                c(f"new = {value('state @ coupling[j] < thresholds[j]')}")
+                c("state[:, j] = new if keep is None else np.where(keep[j], state[:, j], new)")
 
     def _unit_loop(self, name: str, precision: str | None) -> None:
         """The loop of a quadratic coupled group's sweep: each unit drawn from its field."""
