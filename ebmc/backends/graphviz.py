@@ -55,8 +55,8 @@ class RenderError(Exception):
 
 # ---------------------------------------------------------------- which graph
 def available(analysis) -> list[str]:
-    """The graphs of `GRAPHS` that an analysed model has."""
-    return [name for name in GRAPHS if name in analysis.graphs]
+    """The graphs of `GRAPHS` that an analysed model has (every model has a backward drawing)."""
+    return [name for name in GRAPHS if name in analysis.graphs or name == "backward"]
 
 
 def select(analysis, which: str) -> tuple[nx.DiGraph, dict[str, str]]:
@@ -68,10 +68,9 @@ def select(analysis, which: str) -> tuple[nx.DiGraph, dict[str, str]]:
     if which not in analysis.graphs:
         have = ", ".join(available(analysis))
         if which == "loss":
-            why = (
-                "it is an energy model, and a loss belongs to a network (networks are not supported by "
-                "this version of ebmc)"
-            )
+            why = "it is an energy model, and a loss belongs to a network"
+        elif which in ("energy", "grad", "free_energy") and model.energy is None:
+            why = "it is a network (it has a loss, not an energy)"
         elif which == "free_energy":
             why = (
                 "its hidden units cannot be summed out in closed form" if analysis.hidden else "it has no hidden units"
