@@ -59,6 +59,18 @@ def _softmax(x):
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
 ''',
+    "log_softmax": '''
+def _log_softmax(x):
+    """log(softmax(x)) along the last axis: x - max - log(sum(exp(x - max))), never log(0)."""
+    t = x - np.max(x, axis=-1, keepdims=True)
+    t -= np.log(np.sum(np.exp(t), axis=-1, keepdims=True))
+    return t
+''',
+    "bce_logits": '''
+def _bce_logits(z, t):
+    """softplus(z) - t * z: the binary cross-entropy of sigmoid(z) against t, finite for any z."""
+    return np.logaddexp(0.0, z) - t * z
+''',
     "sample_bernoulli": '''
 def _sample_bernoulli(rng, p):
     """x ~ Bernoulli(p) elementwise: 1 where a uniform draw falls below p, else 0."""

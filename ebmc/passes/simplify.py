@@ -356,6 +356,16 @@ def _symmetric(b, n) -> bool:
     return bool(b.attrs(n).get("symmetric")) and len(shape) == 2 and shape[0] == shape[1]
 
 
+def _onehot(b, n) -> bool:
+    """n is data declared `onehot`: its entries along the last axis are 0 but for one 1."""
+    return b.ops[b.op(n)].named and bool(b.attrs(n).get("onehot")) and len(b.shape(n)) > 0
+
+
+def _ones_where_onehot(b, m):
+    """sum along the last axis of one-hot data: 1 for every row."""
+    return b.const(1.0, tuple(m.shape))
+
+
 def _scale_out(b, m):
     """(c * z) @ y = c * (z @ y), a number c: the numbers of a contraction come out, where they
     fold with others and like terms meet."""
@@ -368,7 +378,7 @@ ZERO, ONE = number(value=0.0), number(value=1.0)
 NEG_X, NEG_Y = pattern("neg", X), pattern("neg", Y)
 CONTRACTIONS = ("tensordot", "batch_tensordot")
 # the ops that are linear in their one operand and write nothing of their own: -op(x) = op(-x)
-_UNARY_LINEAR = ("sum", "sum_to", "batch_sum", "transpose", "broadcast")
+_UNARY_LINEAR = ("sum", "sum_last", "sum_to", "batch_sum", "transpose", "broadcast")
 _SCALED = pattern("mul", number("c", where=_finite_value), Z, name="scaled", commute=True)
 
 
@@ -563,6 +573,45 @@ RULES: list[Rule] = [
         lambda b, m: m["x"],
         lambda b, m: b.shape(m["x"]) == tuple(m.attrs["shape"]),
         "broadcasting or summing to the shape a value has is the value",
+    ),
+    # stable forms: a log of a value that can round to 0, written as a function that cannot
+    _rule(
+        "log-softmax",
+        pattern("log", pattern("softmax", X)),
+        lambda b, m: b.add("log_softmax", m["x"]),
+        doc="log(softmax(x)) = log_softmax(x) = x - logsumexp(x) along the last axis (no log(0))",
+    ),
+    _rule(
+        "log-sigmoid",
+        pattern("log", pattern("sigmoid", X)),
+        lambda b, m: b.add("log_sigmoid", m["x"]),
+        doc="log(sigmoid(x)) = log_sigmoid(x) = -softplus(-x) (no log(0))",
+    ),
+    _rule(
+        "log-one-minus-sigmoid",
+        pattern("log", pattern("sub", ONE, pattern("sigmoid", X, name="s"))),
+        lambda b, m: b.add("neg", b.add("softplus", m["x"])),
+        lambda b, m: b.shape(m["s"]) == tuple(m.shape),
+        "log(1 - sigmoid(x)) = -softplus(x) (no log(0))",
+    ),
+    _rule(
+        "bce-of-sigmoid",
+        pattern("bce", pattern("sigmoid", X), Y),
+        lambda b, m: b.add("bce_logits", m["x"], m["y"]),
+        doc="bce(sigmoid(z), t) = softplus(z) - t * z: finite for any z, and d/dz = sigmoid(z) - t",
+    ),
+    _rule(
+        "onehot-rows",
+        pattern("sum_last", x("x", where=_onehot)),
+        _ones_where_onehot,
+        doc="sum along the last axis of data declared onehot = 1",
+    ),
+    _rule(
+        "onehot-sum",
+        pattern("sum", x("x", where=_onehot)),
+        _ones_where_onehot,
+        lambda b, m: len(b.shape(m["x"])) == 1,
+        "sum of a onehot vector = 1",
     ),
     _rule(
         "negate-chain",

@@ -248,6 +248,16 @@ def _softmax_numpy(args, attrs, ctx):
     return f"{ctx.helper('softmax')}({args[0].code})"
 
 
+def _log_softmax_numpy(args, attrs, ctx):
+    return f"{ctx.helper('log_softmax')}({args[0].code})"
+
+
+def _bce_logits_numpy(args, attrs, ctx):
+    rank = max(len(a.shape) for a in args)
+    z, t = (_lift(a, rank) for a in args)
+    return f"{ctx.helper('bce_logits')}({z}, {t})"
+
+
 def _logsumexp_last_numpy(args, attrs, ctx):
     return f"{ctx.helper('logsumexp_last')}({args[0].code})"
 
@@ -279,7 +289,7 @@ LOWERINGS: dict[str, Lowering] = {
     "square": _ufunc("square"),
     "sigmoid": Lowering(_helper("sigmoid"), _inplace_helper("sigmoid_inplace"), fresh=True),
     "tanh": _ufunc("tanh"),
-    "relu": Lowering(_elementwise("np.maximum({0}, 0)"), fresh=True),
+    "relu": Lowering(_elementwise("np.maximum({0}, 0)"), _inplace_ufunc("np.maximum({0}, 0)"), fresh=True),
     "softplus": Lowering(_helper("softplus"), _inplace_ufunc("np.logaddexp(0.0, {0})"), fresh=True),
     "log_sigmoid": Lowering(_helper("softplus", "-{h}(-{0})"), fresh=True),
     "sign": Lowering(_elementwise("np.sign({0})")),
@@ -291,6 +301,10 @@ LOWERINGS: dict[str, Lowering] = {
     "sum_last": Lowering(_sum_last_numpy),
     "logsumexp": Lowering(_logsumexp_numpy),
     "softmax": Lowering(_softmax_numpy, fresh=True),
+    "log_softmax": Lowering(_log_softmax_numpy, fresh=True),
+    # the losses' terms; bce as written (y in (0, 1): log(0) is -inf), bce_logits finite for any z
+    "bce": Lowering(_elementwise("-({1} * np.log({0}) + (1.0 - {1}) * np.log1p(-{0}))"), fresh=True),
+    "bce_logits": Lowering(_bce_logits_numpy, fresh=True),
     "sum_to": Lowering(_sum_to_numpy),
     "broadcast": Lowering(_broadcast_numpy),
     # the batch

@@ -1,0 +1,142 @@
+"""What a network needs: the forward graph, the per-sample loss, its gradient, and one training step.
+
+A network maps its `input`s through `layer`s to its `output`s, and `loss` scores one sample
+against its `target`s. Everything is per sample; the backend adds the batch axis.
+
+All the graphs come from one builder: the layers, the outputs and the loss are lowered once,
+simplified (`passes/simplify.py`: this is where log(softmax(z)) becomes log_softmax(z) and the
+binary cross-entropy of sigmoid(z) its softplus form, both finite for any logits), and reverse
+mode (`passes/autodiff.py`) adds the gradient of the loss with respect to every trained param
+to the same builder, so the backward pass reads the forward's values instead of computing them
+again (the builder shares equal nodes):
+
+    forward   the outputs, per sample
+    loss      the loss, per sample
+    grad      dloss/dtheta for every trained param, per sample
+    step      one training step on a batch: the per-sample losses, the outputs paired with a
+              target (for the accuracy), and sum over the batch of dloss/dtheta, the sums pushed
+              down onto the matrix products (`passes/batch.py`: sum_b outer(h_b, g_b) = h.T @ g)
+
+For a softmax output with a onehot target and the cross-entropy loss, dloss/dz at the logits z
+is softmax(z) - t: the rewrites know that a onehot row sums to 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ..errors import EbmcError
+from ..frontend.model import CheckedModel
+from ..ir.graph import leaves, upstream
+from ..ir.lower import lower_expr, lower_model
+from .autodiff import reverse_mode
+from .batch import batch_sums
+from .simplify import Simplifier, prune, simplify
+
+
+@dataclass
+class NetworkAnalysis:
+    model: CheckedModel
+    graphs: dict[str, nx.DiGraph] = field(default_factory=dict)
+    # output name -> the target it is scored against (same declared shape, matched in file order)
+    pairs: dict[str, str] = field(default_factory=dict)
+    # layer and output name -> its node in the graphs forward, loss, grad and score
+    layers: dict[str, int] = field(default_factory=dict)
+
+    kind = "network"
+
+    @property
+    def trained_params(self) -> list[str]:
+        return [n for n, p in self.model.params.items() if "fixed" not in p.attrs]
+
+    @property
+    def outputs(self) -> list[str]:
+        return [layer.name for layer in self.model.layers if layer.kind == "output"]
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.model.inputs)
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.model.targets)
+
+
+def analyse_network(model: CheckedModel) -> NetworkAnalysis:
+    """The graphs of a network (see the module docstring)."""
+    a = NetworkAnalysis(model)
+    s = Simplifier()  # the rewrites applied as each node is built: stable forms, like terms, folding
+    env = lower_model(s, model)
+    loss = lower_expr(s, model.loss, env)
+    a.layers = {layer.name: env[layer.name] for layer in model.layers}
+    found = leaves(s.g)
+    _check_used(model, s.g, loss, found, a.trained_params, a.layers)
+    params = a.trained_params
+    grads = reverse_mode(s, loss, [found[p] for p in params])
+    per_sample = {p: grads[found[p]] for p in params}
+    a.pairs = _pairs(model, a.outputs)
+    outputs = {name: a.layers[name] for name in a.outputs}
+    paired = {name: a.layers[name] for name in a.pairs}
+
+    def graph(outs: dict) -> nx.DiGraph:
+        g = s.g.copy()
+        g.graph["outputs"] = dict(outs)
+        return prune(g)
+
+    a.graphs["forward"] = graph(outputs)
+    a.graphs["loss"] = graph({"loss": loss})
+    a.graphs["grad"] = graph(per_sample)
+    a.graphs["score"] = graph({"loss": loss, **paired})
+    step = graph({"loss": loss, **paired, **per_sample})
+    a.graphs["step"] = simplify(batch_sums(step, per_sample=("loss", *paired), reuse=True))
+    return a
+
+
+def _check_used(model: CheckedModel, g: nx.DiGraph, loss, found: dict, trained: list[str], layers: dict) -> None:
+    """Every target and every trained param must take part in the loss (else it is never fitted),
+    every input in the loss or an output, and the loss and every output must read the data."""
+
+    def reads(n) -> set:
+        return {g.nodes[m]["name"] for m in upstream(g, [n]) if "name" in g.nodes[m]}
+
+    data = set(model.inputs) | set(model.targets)
+    in_loss = reads(loss)
+    if not in_loss & data:
+        raise _unused("the loss reads no input and no target: it is the same for every sample", model.loss.span)
+    for layer in model.layers:
+        if layer.kind == "output" and not reads(layers[layer.name]) & set(model.inputs):
+            raise _unused(f"the output '{layer.name}' reads no input: it is the same for every sample", layer.span)
+    outputs_read = set().union(*(reads(layers[x.name]) for x in model.layers if x.kind == "output"))
+    for name, var in model.variables.items():
+        if var.role == "target" and name not in in_loss:
+            raise _unused(f"the target '{name}' is not used by the loss, so nothing is fitted to it", var.span)
+        if var.role == "input" and name not in in_loss | outputs_read:
+            raise _unused(f"the input '{name}' is used neither by the loss nor by an output", var.span)
+    for name in trained:
+        if name not in in_loss:
+            p = model.params[name]
+            raise _unused(
+                f"the param '{name}' is not used by the loss, so training would never change it "
+                "(declare it 'fixed' if that is meant)",
+                p.span,
+            )
+
+
+def _unused(message: str, span) -> EbmcError:
+    return EbmcError(message, span.line, span.column, length=span.length)
+
+
+def _pairs(model: CheckedModel, outputs: list[str]) -> dict[str, str]:
+    """output -> target: each output with the first target of the same declared shape not yet taken."""
+    free = list(model.targets.values())
+    out = {}
+    layers = {layer.name: layer for layer in model.layers}
+    for name in outputs:
+        for t in free:
+            if tuple(t.dims) == tuple(layers[name].dims):
+                out[name] = t.name
+                free.remove(t)
+                break
+    return out
