@@ -379,7 +379,7 @@ CASES = {
         6,
         11,
         "the trainer 'cd' trains an energy model, but this model has a 'loss'; "
-        "this version of ebmc has no trainer for a network yet",
+        "a network trains with sgd or adam",
     ),
     "sgd_for_energy": (
         rbm("train cd(k=1, lr=0.05, batch=100, epochs=20, momentum=0.5)", "train sgd"),
