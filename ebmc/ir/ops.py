@@ -353,7 +353,9 @@ def _vjp_tanh(b, out, g, args, needs):
 
 
 def _vjp_relu(b, out, g, args, needs):
-    return [b.add("mul", g, b.add("step", args[0]))]
+    # step(relu(x)) = step(x): read the output, so that x itself is not needed after the forward
+    # pass (a training step may compute relu in place)
+    return [b.add("mul", g, b.add("step", out))]
 
 
 def _vjp_softplus(b, out, g, args, needs):

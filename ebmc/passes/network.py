@@ -13,8 +13,9 @@ again (the builder shares equal nodes):
     forward   the outputs, per sample
     loss      the loss, per sample
     grad      dloss/dtheta for every trained param, per sample
-    step      one training step on a batch: the per-sample losses, the outputs paired with a
-              target (for the accuracy), and sum over the batch of dloss/dtheta, the sums pushed
+    score     the per-sample losses and the outputs paired with a target (for the accuracy)
+    step      one training step on a batch: the sum of the losses over the batch, the outputs
+              paired with a target, and sum over the batch of dloss/dtheta, the sums pushed
               down onto the matrix products (`passes/batch.py`: sum_b outer(h_b, g_b) = h.T @ g)
 
 For a softmax output with a onehot target and the cross-entropy loss, dloss/dz at the logits z
@@ -29,11 +30,12 @@ import networkx as nx
 
 from ..errors import EbmcError
 from ..frontend.model import CheckedModel
-from ..ir.graph import leaves, upstream
+from ..ir.graph import args, leaves, upstream
 from ..ir.lower import lower_expr, lower_model
 from .autodiff import reverse_mode
 from .batch import batch_sums
-from .simplify import Simplifier, prune, simplify
+from .patterns import Rule, pattern, x
+from .simplify import Simplifier, prune, rewrite, simplify
 
 
 @dataclass
@@ -88,10 +90,46 @@ def analyse_network(model: CheckedModel) -> NetworkAnalysis:
     a.graphs["forward"] = graph(outputs)
     a.graphs["loss"] = graph({"loss": loss})
     a.graphs["grad"] = graph(per_sample)
-    a.graphs["score"] = graph({"loss": loss, **paired})
+    a.graphs["score"] = _one_normaliser(graph({"loss": loss, **paired}))
     step = graph({"loss": loss, **paired, **per_sample})
-    a.graphs["step"] = simplify(batch_sums(step, per_sample=("loss", *paired), reuse=True))
+    summed = simplify(batch_sums(step, per_sample=tuple(paired), reuse=True))
+    a.graphs["step"] = _one_normaliser(rewrite(summed, [BATCH_DOT]))
     return a
+
+
+def _same_shapes(b, m) -> bool:
+    return b.shape(m["x"]) == b.shape(m["y"]) and len(b.shape(m["x"])) > 0
+
+
+# the total loss of a batch, sum_b sum(t_b * log_softmax(z_b)): one dot product of the two arrays
+BATCH_DOT = Rule(
+    "batch-dot",
+    pattern("sum", pattern("batch_sum", pattern("mul", x("x"), x("y")))),
+    lambda b, m: b.add("batch_tensordot", m["x"], m["y"], n=len(b.shape(m["x"]))),
+    _same_shapes,
+    "sum(sum_b x_b * y_b) = the dot product of x and y over the batch and every axis",
+)
+
+
+LOG_SOFTMAX = pattern("log_softmax", x("x"))
+
+
+def _one_normaliser(g: nx.DiGraph) -> nx.DiGraph:
+    """softmax(z) computed as exp(log_softmax(z)) where g computes log_softmax(z) as well (the
+    cross-entropy of a softmax output, and its output or gradient): one shift, exp and sum serve
+    both. Elsewhere softmax stays as it is, one pass cheaper than the exp of log_softmax."""
+    ops = Simplifier().ops
+    logs = {args(g, n)[0] for n in g if LOG_SOFTMAX.selects(g.nodes[n]["op"], ops[g.nodes[n]["op"]])}
+    if not logs:
+        return g
+    rule = Rule(
+        "softmax-beside-log-softmax",
+        pattern("softmax", x("x")),
+        lambda b, m: b.add("exp", b.add("log_softmax", m["x"])),
+        lambda b, m: m["x"] in logs,
+        "softmax(z) = exp(log_softmax(z)), where log_softmax(z) is computed anyway",
+    )
+    return rewrite(g, [rule])
 
 
 def _check_used(model: CheckedModel, g: nx.DiGraph, loss, found: dict, trained: list[str], layers: dict) -> None:

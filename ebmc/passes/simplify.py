@@ -48,9 +48,12 @@ def rules() -> list[Rule]:
 
 
 class Simplifier(Builder):
-    def __init__(self, graph: nx.DiGraph | None = None):
+    """`extra`: rules of a pass's own, tried before the registered ones."""
+
+    def __init__(self, graph: nx.DiGraph | None = None, extra: tuple = ()):
         super().__init__(graph)
-        self._rules = index(rules(), self.ops)  # op name -> the rules that can match its nodes
+        self._all_rules = [*extra, *rules()]
+        self._rules = index(self._all_rules, self.ops)  # op name -> the rules that can match its nodes
         self._values: dict = {}  # node -> its value where it is a constant expression (constant_value)
         self._numbers: dict = {}  # node -> whether it is built from numbers alone
         self._terms: dict = {}  # node -> its number as a term of a sum (`term`)
@@ -59,7 +62,7 @@ class Simplifier(Builder):
     def add(self, op: str, *args: int, **attrs) -> int:
         candidates = self._rules.get(op)
         if candidates is None:  # an op registered after this builder was made
-            candidates = self._rules[op] = index(rules(), {op: self.ops[op]})[op]
+            candidates = self._rules[op] = index(self._all_rules, {op: self.ops[op]})[op]
         if candidates:
             shape = self.ops[op].shape([self.shape(a) for a in args], attrs)
             for rule in candidates:
@@ -151,6 +154,15 @@ def simplify(g: nx.DiGraph) -> nx.DiGraph:
     mapping = copy_into(b, g, g.graph["outputs"].values())
     b.g.graph["outputs"] = {name: mapping[n] for name, n in g.graph["outputs"].items()}
     b.g.graph.update({k: v for k, v in g.graph.items() if k != "outputs"})
+    return prune(b.g)
+
+
+def rewrite(g: nx.DiGraph, extra) -> nx.DiGraph:
+    """g rebuilt with the rules `extra` tried before the registered ones; the nodes that no rule
+    changes keep their ids (the builder starts from g and shares equal nodes)."""
+    b = Simplifier(g.copy(), tuple(extra))
+    mapping = copy_into(b, g, g.graph["outputs"].values())
+    b.g.graph["outputs"] = {name: mapping[n] for name, n in g.graph["outputs"].items()}
     return prune(b.g)
 
 

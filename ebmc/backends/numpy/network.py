@@ -10,8 +10,8 @@ into the module once.
     _score(x, t)   the per-sample losses and the outputs paired with a target
     _backward(x, t)  one training step: the forward pass and the reverse pass in one body, so the
                    gradient reads the layers' values instead of computing them again, and its
-                   work arrays are overwritten in place; returns the per-sample losses, the paired
-                   outputs and sum over the batch of dloss/dtheta for every trained param
+                   work arrays are overwritten in place; returns the total loss of the batch, the
+                   paired outputs and sum over the batch of dloss/dtheta for every trained param
 
 The public methods check their arguments and call these on batches.
 """
@@ -213,10 +213,10 @@ class NetworkClass(ClassWriter):
         c(f"def _backward(self, {', '.join(map(self.local, args))}):")
         with c.indent():
             c.docstring(
-                "One training step on a batch, the forward pass and the reverse pass in one: the per-sample\n"
-                "losses, the outputs paired with a target (dict name -> array) and, for every trained param,\n"
-                "sum over the batch of dloss/dtheta, each a new array the caller may overwrite. Per sample,\n\n"
-                + gradients
+                "One training step on a batch, the forward pass and the reverse pass in one: the sum of the\n"
+                "losses over the batch, the outputs paired with a target (dict name -> array) and, for every\n"
+                "trained param, sum over the batch of dloss/dtheta, each a new array the caller may\n"
+                "overwrite. Per sample,\n\n" + gradients
             )
             self._unpack_params(g)
             outputs = g.graph["outputs"]

@@ -6,9 +6,9 @@ the training loop that every network trainer shares are written here once. A net
 the tables it reads (`variables`, `inputs`, `targets`, `outputs`, `pairs`, `loss_reads`,
 `forward_reads`, and `_Model`'s) and the model's own methods, emitted from its graphs:
 `_forward` (the outputs), `_score` (the per-sample losses and the outputs paired with a target)
-and `_backward` (one training step's forward and reverse pass: the per-sample losses, the paired
-outputs and sum over the batch of dloss/dtheta); its trainer adds `fit` and the update of the
-params. Like `_Model`, it holds no name of any model.
+and `_backward` (one training step's forward and reverse pass: the sum of the losses over the
+batch, the paired outputs and sum over the batch of dloss/dtheta); its trainer adds `fit` and the
+update of the params. Like `_Model`, it holds no name of any model.
 """
 
 from __future__ import annotations
@@ -45,15 +45,22 @@ class _Network(_Model):
                 f"{name}: {kind} data take the values 0 and 1; found {x[bad][0]:g} at "
                 f"{self._place(x, None, bad)}; {hint}"
             )
-        if kind == "onehot":
-            ones = x.sum(axis=-1)
+        if kind == "onehot":  # entries 0 and 1: a product with ones counts them exactly (and fast)
+            ones = (x.reshape(-1, x.shape[-1]) @ np.ones(x.shape[-1], dtype=x.dtype)).reshape(x.shape[:-1])
             wrong = ones != 1
-            if wrong.any():
+            if np.any(wrong):
                 raise ValueError(
                     f"{name}: onehot data have exactly one 1 along the last axis; found "
                     f"{int(ones[tuple(np.argwhere(wrong)[0])])} at {self._place(ones, None, wrong)}; "
                     "one-hot encode class labels, e.g. np.eye(classes)[labels]"
                 )
+
+    @staticmethod
+    def _labels(onehot):
+        """The class index of each row of checked onehot data (where its 1 is): a product with
+        0, 1, 2, ..., exact for 0/1 entries with one 1 a row."""
+        classes = np.arange(onehot.shape[-1], dtype=onehot.dtype)
+        return (onehot.reshape(-1, classes.size) @ classes).astype(np.int64).reshape(onehot.shape[:-1])
 
     def _switch(self, name, value):
         """A setting that is on or off: True or False, or 0 or 1 as a model file writes it."""
@@ -104,7 +111,7 @@ class _Network(_Model):
         if not rows:
             raise ValueError(f"{what}inputs: no rows to {'train on' if not what else 'score'}")
         arrays = dict(zip(self.loss_reads, batches, strict=True))
-        labels = {name: np.argmax(arrays[self.pairs[name]], axis=-1) for name in self._accuracy_keys()}
+        labels = {name: self._labels(arrays[self.pairs[name]]) for name in self._accuracy_keys()}
         return [np.ascontiguousarray(x) for x in batches], rows, labels
 
     def _fit_data(self, inputs, targets, validation, verbose, callback):
@@ -161,8 +168,8 @@ class _Network(_Model):
                 total, hits = 0.0, dict.fromkeys(labels, 0)
                 for low in range(0, rows, batch):
                     chosen = order[low : low + batch]
-                    losses, outputs, sums = self._backward(*(x[chosen] for x in arrays))
-                    total += float(losses.sum())
+                    loss, outputs, sums = self._backward(*(x[chosen] for x in arrays))
+                    total += float(loss)
                     for name, classes in labels.items():
                         hits[name] += int(np.count_nonzero(outputs[name].argmax(axis=-1) == classes[chosen]))
                     update(sums, chosen.shape[0])
