@@ -15,8 +15,9 @@ again (the builder shares equal nodes):
     grad      dloss/dtheta for every trained param, per sample
     score     the per-sample losses and the outputs paired with a target (for the accuracy)
     step      one training step on a batch: the sum of the losses over the batch, the outputs
-              paired with a target, and sum over the batch of dloss/dtheta, the sums pushed
-              down onto the matrix products (`passes/batch.py`: sum_b outer(h_b, g_b) = h.T @ g)
+              paired with a target, and sum over the batch of scale * dloss/dtheta (the var
+              `scale:step`, the trainer's factor: lr / B for sgd), the sums pushed down onto the
+              matrix products (`passes/batch.py`: sum_b outer(h_b, g_b) = h.T @ g)
 
 For a softmax output with a onehot target and the cross-entropy loss, dloss/dz at the logits z
 is softmax(z) - t: the rewrites know that a onehot row sums to 1.
@@ -34,7 +35,7 @@ from ..ir.graph import args, leaves, upstream
 from ..ir.lower import lower_expr, lower_model
 from .autodiff import reverse_mode
 from .batch import batch_sums
-from .patterns import Rule, pattern, x
+from .patterns import Rule, number, pattern, x
 from .simplify import Simplifier, prune, rewrite, simplify
 
 
@@ -69,7 +70,9 @@ class NetworkAnalysis:
 def analyse_network(model: CheckedModel) -> NetworkAnalysis:
     """The graphs of a network (see the module docstring)."""
     a = NetworkAnalysis(model)
-    s = Simplifier()  # the rewrites applied as each node is built: stable forms, like terms, folding
+    # the rewrites applied as each node is built: stable forms, like terms, folding, and scalar
+    # factors out of sums (so that the scale of a training step lands on dloss/dz at the logits)
+    s = Simplifier(extra=SCALARS)
     env = lower_model(s, model)
     loss = lower_expr(s, model.loss, env)
     a.layers = {layer.name: env[layer.name] for layer in model.layers}
@@ -91,10 +94,66 @@ def analyse_network(model: CheckedModel) -> NetworkAnalysis:
     a.graphs["loss"] = graph({"loss": loss})
     a.graphs["grad"] = graph(per_sample)
     a.graphs["score"] = _one_normaliser(graph({"loss": loss, **paired}))
-    step = graph({"loss": loss, **paired, **per_sample})
+    # the training step's gradients, of scale * loss: the trainer's factor (lr / B for sgd) is one
+    # product at the layer the reverse pass starts from, not one pass over every weight gradient
+    scaled = reverse_mode(s, s.add("mul", s.var(SCALE, "param", ()), loss), [found[p] for p in params])
+    step = graph({"loss": loss, **paired, **{p: scaled[found[p]] for p in params}})
     summed = simplify(batch_sums(step, per_sample=tuple(paired), reuse=True))
     a.graphs["step"] = _one_normaliser(rewrite(summed, [BATCH_DOT]))
     return a
+
+
+SCALE = "scale:step"  # the factor of the step's gradients: a name no model can have (not an identifier)
+
+
+def _scalar(b, n) -> bool:
+    return b.shape(n) == ()
+
+
+def _scalar_out(b, m):
+    return b.add("mul", m["s"], b.add(m.op, m["x"], **m.attrs))
+
+
+_SUMS = ("sum", "sum_last", "sum_to", "batch_sum")
+SCALARS = (
+    Rule(
+        "scalar-out-of-a-sum",
+        pattern(_SUMS, pattern("mul", x("s", where=_scalar), x("x"), commute=True)),
+        _scalar_out,
+        doc="sum(s * x) = s * sum(x) for a scalar s",
+    ),
+    Rule(
+        "broadcast-scalar-out-of-a-sum",
+        pattern(_SUMS, pattern("mul", pattern("broadcast", x("s", where=_scalar)), x("x"), commute=True)),
+        _scalar_out,
+        doc="sum(s * x) = s * sum(x) for a scalar s repeated over x",
+    ),
+    Rule(
+        "common-scalar",
+        pattern(
+            ("add", "sub"),
+            pattern("mul", x("s", where=_scalar), x("x"), commute=True),
+            pattern("mul", x("s"), x("y"), commute=True),
+        ),
+        lambda b, m: b.add("mul", m["s"], b.add(m.op, m["x"], m["y"])),
+        lambda b, m: b.shape(m["x"]) == b.shape(m["y"]) == tuple(m.shape),
+        "s * x - s * y = s * (x - y) for a scalar s",
+    ),
+    Rule(
+        "implicit-broadcast",
+        pattern("mul", pattern("broadcast", x("s")), x("z"), commute=True),
+        lambda b, m: b.add("mul", m["s"], m["z"]),
+        lambda b, m: b.shape(m["z"]) == tuple(m.shape),
+        "broadcast(s) * z = s * z where z has the product's shape (numpy broadcasts)",
+    ),
+    Rule(
+        "scaled-one",
+        pattern("mul", pattern("mul", x("s", where=_scalar), number(value=1.0), commute=True), x("z"), commute=True),
+        lambda b, m: b.add("mul", m["s"], m["z"]),
+        lambda b, m: b.shape(m["z"]) == tuple(m.shape),
+        "(s * 1) * z = s * z for a scalar s and a 1 that z's shape covers",
+    ),
+)
 
 
 def _same_shapes(b, m) -> bool:

@@ -23,7 +23,7 @@ import networkx as nx
 from ...errors import EbmcError
 from ...frontend.printer import unparse
 from ...ir.printing import ATOM, TextPrinter
-from ...passes.network import NetworkAnalysis
+from ...passes.network import SCALE, NetworkAnalysis
 from ...plugins import registry
 from .emit import NumpyContext, check_identifier
 from .lowerings import lowering
@@ -210,17 +210,19 @@ class NetworkClass(ClassWriter):
             "dict name -> array, the mean over the samples of\n\n" + gradients
         )
         self._public("grad", args, doc, f"self._mean_gradient({self.kwargs(args)})")
-        c(f"def _backward(self, {', '.join(map(self.local, args))}):")
+        scale = self.names.derived("scale", "{}")
+        c(f"def _backward(self, {', '.join(map(self.local, args))}, {scale}):")
         with c.indent():
             c.docstring(
                 "One training step on a batch, the forward pass and the reverse pass in one: the sum of the\n"
                 "losses over the batch, the outputs paired with a target (dict name -> array) and, for every\n"
-                "trained param, sum over the batch of dloss/dtheta, each a new array the caller may\n"
-                "overwrite. Per sample,\n\n" + gradients
+                "trained param, scale * sum over the batch of dloss/dtheta (scale: the trainer's factor,\n"
+                "applied where the reverse pass starts), each a new array the caller may overwrite.\n"
+                "Per sample,\n\n" + gradients
             )
             self._unpack_params(g)
             outputs = g.graph["outputs"]
-            result = self._emit(g, inplace=True)
+            result = self._emit(g, names={SCALE: scale}, inplace=True)
             seen = set()
             sums = {}
             for p in self.a.trained_params:

@@ -70,7 +70,7 @@ class _Network(_Model):
 
     def _grad_sums(self, *batches):
         """sum over the batch of dloss/dtheta for every trained param (one pass of _backward)."""
-        return self._backward(*batches)[2]
+        return self._backward(*batches, 1.0)[2]
 
     def _loss(self, *batches):
         """The per-sample losses (see _score)."""
@@ -144,9 +144,10 @@ class _Network(_Model):
         keys = self._accuracy_keys()
         return total / rows, {keys[name]: hits[name] / classes.size for name, classes in labels.items()}
 
-    def _train(self, data, validation, batch, epochs, patience, verbose, callback, update, lr):
+    def _train(self, data, validation, batch, epochs, patience, verbose, callback, scale, update, lr):
         """The training loop of every network trainer: for each epoch the rows in a new random order
-        (from self.rng), for each mini-batch one _backward pass and update(sums, rows) of the params.
+        (from self.rng), for each mini-batch of B rows one _backward pass, its gradients multiplied
+        by scale(B) (the trainer's factor, lr / B for sgd), and update(sums) of the params.
 
         Returns the history: one record per epoch with `epoch`, `loss` (the mean loss over the epoch's
         batches, each at the params it was computed with), `accuracy` for an output paired with a
@@ -158,6 +159,7 @@ class _Network(_Model):
         """
         arrays, rows, labels = data
         keys = self._accuracy_keys()
+        predicted = {name: np.empty_like(classes) for name, classes in labels.items()}  # in the epoch's order
         history = []
         best, best_loss, waited = None, np.inf, 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a divergence is found below, and undone
@@ -165,16 +167,17 @@ class _Network(_Model):
                 start = time.perf_counter()
                 before = {name: p.copy() for name, p in self.params.items()}
                 order = self.rng.permutation(rows)
-                total, hits = 0.0, dict.fromkeys(labels, 0)
+                total = 0.0
                 for low in range(0, rows, batch):
                     chosen = order[low : low + batch]
-                    loss, outputs, sums = self._backward(*(x[chosen] for x in arrays))
+                    loss, outputs, sums = self._backward(*(x[chosen] for x in arrays), scale(chosen.shape[0]))
                     total += float(loss)
-                    for name, classes in labels.items():
-                        hits[name] += int(np.count_nonzero(outputs[name].argmax(axis=-1) == classes[chosen]))
-                    update(sums, chosen.shape[0])
+                    for name, classes in predicted.items():
+                        classes[low : low + batch] = outputs[name].argmax(axis=-1)
+                    update(sums)
                 record = {"epoch": epoch + 1, "loss": total / rows}
-                record.update({keys[name]: count / labels[name].size for name, count in hits.items()})
+                for name, classes in predicted.items():
+                    record[keys[name]] = np.count_nonzero(classes == labels[name][order]) / classes.size
                 if validation is not None:
                     loss, accuracy = self._evaluate(validation)
                     record["val_loss"] = loss

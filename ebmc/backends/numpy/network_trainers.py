@@ -81,7 +81,8 @@ class NetworkTrainer:
                     c(f"{key} = self._switch({key!r}, {key})")
             c("data, validation = self._fit_data(inputs, targets, validation, verbose, callback)")
             self.write_state(c)
-            c("return self._train(data, validation, batch, epochs, patience, verbose, callback, update, lr)")
+            c("loop = (batch, epochs, patience, verbose, callback)")
+            c("return self._train(data, validation, *loop, step_scale, update, lr)")
         c("")
         c.block(self.extra["update"])
         c("")
@@ -105,19 +106,20 @@ if nesterov and not momentum:
     raise ValueError("nesterov needs momentum > 0, got momentum=0")
 velocity = {name: np.zeros_like(self.params[name]) for name in self.trained} if momentum else None
 
-def update(sums, count):
-    self._sgd_update(sums, count, lr, momentum, nesterov, velocity)
+def step_scale(count):  # _backward's gradients come out as lr * the batch-mean gradient
+    return lr / count
+
+def update(sums):
+    self._sgd_update(sums, momentum, nesterov, velocity)
 
 """,
         "update": '''
-def _sgd_update(self, sums, count, lr, momentum, nesterov, velocity):
-    """theta -= lr * g for every trained param, g = sums / count the batch-mean gradient; with
-    momentum, v = momentum * v + g and theta -= lr * v (nesterov: theta -= lr * (g + momentum * v)).
-    velocity holds lr * v (lr is the same for a whole fit); the sums are overwritten."""
-    step = lr / count
+def _sgd_update(self, sums, momentum, nesterov, velocity):
+    """theta -= lr * g for every trained param, where sums holds lr * g (g the batch-mean gradient,
+    scaled in _backward); with momentum, v = momentum * v + g and theta -= lr * v (nesterov:
+    theta -= lr * (g + momentum * v)). velocity holds lr * v (lr is the same for a whole fit);
+    the sums are overwritten."""
     for name, g in sums.items():
-        param = self.params[name]
-        g *= step
         if velocity is not None:
             v = velocity[name]
             v *= momentum
@@ -126,7 +128,7 @@ def _sgd_update(self, sums, count, lr, momentum, nesterov, velocity):
                 g += momentum * v
             else:
                 g = v
-        param -= g
+        self.params[name] -= g
 ''',
     },
 )
@@ -149,24 +151,26 @@ for name in self.trained:
     moments[name] = (np.zeros_like(param), np.zeros_like(param), np.empty_like(param))
 steps = [0]
 
-def update(sums, count):
+def step_scale(count):  # _backward's gradients come out as (1 - beta1) * the batch-mean gradient
+    return (1.0 - beta1) / count
+
+def update(sums):
     steps[0] += 1
-    self._adam_update(sums, count, steps[0], lr, beta1, beta2, eps, moments)
+    self._adam_update(sums, steps[0], lr, beta1, beta2, eps, moments)
 
 """,
         "update": '''
-def _adam_update(self, sums, count, step, lr, beta1, beta2, eps, moments):
-    """One Adam step, the `step`-th of the fit, for every trained param, in place: with
-    g = sums / count, m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g**2 and
-    theta -= lr * (m / c1) / (sqrt(v / c2) + eps), c1 = 1 - beta1**step, c2 = 1 - beta2**step,
-    computed as theta -= (lr sqrt(c2) / c1) * m / (sqrt(v) + eps sqrt(c2)). moments holds (m, v,
-    a work array) for each param; the sums are overwritten."""
+def _adam_update(self, sums, step, lr, beta1, beta2, eps, moments):
+    """One Adam step, the `step`-th of the fit, for every trained param, in place: with g the
+    batch-mean gradient (sums holds (1 - beta1) * g, scaled in _backward), m = beta1 m + (1 - beta1) g,
+    v = beta2 v + (1 - beta2) g**2 and theta -= lr * (m / c1) / (sqrt(v / c2) + eps), c1 = 1 - beta1**step,
+    c2 = 1 - beta2**step, computed as theta -= (lr sqrt(c2) / c1) * m / (sqrt(v) + eps sqrt(c2)).
+    moments holds (m, v, a work array) for each param; the sums are overwritten."""
     root = np.sqrt(1.0 - beta2**step)
-    scale = lr * root / (1.0 - beta1**step)
+    factor = lr * root / (1.0 - beta1**step)
     shift = eps * root
     for name, g in sums.items():
         m, v, work = moments[name]
-        g *= (1.0 - beta1) / count
         m *= beta1
         m += g
         np.multiply(g, g, out=work)
@@ -176,7 +180,7 @@ def _adam_update(self, sums, count, step, lr, beta1, beta2, eps, moments):
         np.sqrt(v, out=work)
         work += shift
         np.divide(m, work, out=work)
-        work *= scale
+        work *= factor
         self.params[name] -= work
 ''',
     },
