@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES
 
 import ebmc
 from ebmc.ir.graph import formula
@@ -304,7 +305,7 @@ def test_digits_reach_097():
     x_train, x_test, y_train, y_test = train_test_split(
         images / 16.0, labels, test_size=0.2, stratify=labels, random_state=0
     )
-    m = ebmc.load("examples/mlp.ebm").Mlp(seed=0)
+    m = ebmc.load(EXAMPLES / "mlp.ebm").Mlp(seed=0)
     history = m.fit(x_train, np.eye(10)[y_train], validation=(x_test, np.eye(10)[y_test]))
     accuracy = (m.predict(x=x_test) == y_test).mean()
     assert accuracy >= 0.97
