@@ -512,7 +512,8 @@ def test_a_models_names_never_shadow_the_generated_codes():
     target update[2] : onehot
     param lr[2, 2] ~ normal(0, 0.5)
     param moments[2] = 0
-    layer work = tanh(np @ lr + moments)
+    param scale = 1
+    layer work = tanh(np @ lr + moments) * scale
     output steps = softmax(work)
     loss = cross_entropy(steps, update)
 }

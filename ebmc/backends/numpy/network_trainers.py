@@ -169,14 +169,15 @@ def _adam_update(self, sums, step, lr, beta1, beta2, eps, moments):
     root = np.sqrt(1.0 - beta2**step)
     factor = lr * root / (1.0 - beta1**step)
     shift = eps * root
+    squared = (1.0 - beta2) / (1.0 - beta1) ** 2
     for name, g in sums.items():
         m, v, work = moments[name]
         m *= beta1
         m += g
-        np.multiply(g, g, out=work)
-        work *= (1.0 - beta2) / (1.0 - beta1) ** 2
+        g *= g  # the sums are ours to overwrite: (1 - beta1)**2 g**2
+        g *= squared
         v *= beta2
-        v += work
+        v += g
         np.sqrt(v, out=work)
         work += shift
         np.divide(m, work, out=work)
