@@ -535,3 +535,37 @@ def test_what_a_network_cannot_be_is_an_error_at_its_place():
         ebmc.compile(unused_target)
     fixed = unused_param.replace("param spare[2]", "param spare[2] : fixed")
     assert "class Net" in ebmc.compile(fixed).source
+
+
+def test_a_scalar_param_a_onehot_target_of_two_axes_and_a_softmax_against_real_targets():
+    """cross_entropy of softmax against real targets (dloss/dz = softmax(z) * sum(t) - t, not y - t)."""
+    source = """model m {
+    input x[3]
+    target t[2, 4] : onehot
+    target s[4]
+    param W[3, 2, 4] ~ normal(0, 0.5)
+    param V[3, 4] ~ normal(0, 0.5)
+    param c = 0.5
+    output y = softmax(c * (x @ W))
+    output p = softmax(x @ V)
+    loss = cross_entropy(y, t) + cross_entropy(p, s)
+}
+"""
+    m = ebmc.load(source).M(seed=0)
+    rng = np.random.default_rng(0)
+    x, t, s = rng.normal(size=(5, 3)), np.eye(4)[rng.integers(0, 4, (5, 2))], rng.uniform(size=(5, 4))
+
+    def mean_loss(q):
+        y = softmax(q["c"] * np.tensordot(x, q["W"], axes=1))
+        p = softmax(x @ q["V"])
+        return (-(t * np.log(y)).sum((1, 2)) - (s * np.log(p)).sum(1)).mean()
+
+    params = {k: v.copy() for k, v in m.params.items()}
+    assert m.loss(x=x, t=t, s=s).mean() == pytest.approx(mean_loss(params))
+    numeric = numeric_grad(mean_loss, params)
+    for k, g in m.grad(x=x, t=t, s=s).items():
+        np.testing.assert_allclose(g, numeric[k], rtol=1e-5, atol=1e-8, err_msg=k)
+    history = m.fit(x, {"t": t, "s": s}, epochs=2, batch=2)
+    assert 0 <= history[-1]["accuracy"] <= 1  # over both rows of t: the pair y, t is onehot
+    predicted = m.predict(x=x)
+    assert predicted["y"].shape == (5, 2) and predicted["p"].shape == (5, 4)
