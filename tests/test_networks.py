@@ -569,3 +569,23 @@ def test_a_scalar_param_a_onehot_target_of_two_axes_and_a_softmax_against_real_t
     assert 0 <= history[-1]["accuracy"] <= 1  # over both rows of t: the pair y, t is onehot
     predicted = m.predict(x=x)
     assert predicted["y"].shape == (5, 2) and predicted["p"].shape == (5, 4)
+
+
+def test_a_module_with_an_energy_model_and_a_network_stands_alone(tmp_path):
+    source = (EXAMPLES / "rbm.ebm").read_text() + "\n" + (EXAMPLES / "mlp.ebm").read_text()
+    path = tmp_path / "both.py"
+    path.write_text(ebmc.compile(source).source)
+    script = (
+        "import sys; sys.modules['ebmc'] = None\n"  # importing ebmc would fail
+        "import importlib.util, numpy as np\n"
+        f"spec = importlib.util.spec_from_file_location('both', {str(path)!r})\n"
+        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+        "net = mod.Mlp(seed=0); rbm = mod.Rbm(seed=0)\n"
+        "net.fit(np.zeros((4, 64)), np.eye(10)[:4], epochs=1); rbm.fit(np.zeros((4, 64)), epochs=1)\n"
+        "print(sorted(mod.MODELS), [m for m in sys.modules if m.startswith('ebmc') and sys.modules[m] is not None])\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['mlp', 'rbm'] []"
