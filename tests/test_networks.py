@@ -9,6 +9,8 @@ scikit-learn's digits.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -584,8 +586,5 @@ def test_a_module_with_an_energy_model_and_a_network_stands_alone(tmp_path):
         "net.fit(np.zeros((4, 64)), np.eye(10)[:4], epochs=1); rbm.fit(np.zeros((4, 64)), epochs=1)\n"
         "print(sorted(mod.MODELS), [m for m in sys.modules if m.startswith('ebmc') and sys.modules[m] is not None])\n"
     )
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['mlp', 'rbm'] []"
