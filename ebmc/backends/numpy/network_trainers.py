@@ -81,6 +81,7 @@ class NetworkTrainer:
                     c(f"{key} = self._switch({key!r}, {key})")
             c("data, validation = self._fit_data(inputs, targets, validation, verbose, callback)")
             self.write_state(c)
+            c("")
             c("loop = (batch, epochs, patience, verbose, callback)")
             c("return self._train(data, validation, *loop, step_scale, update, lr)")
         c("")
