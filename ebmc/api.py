@@ -13,6 +13,7 @@ from .errors import EbmcError
 from .frontend.check import check_module
 from .frontend.parser import parse_text, read_source
 from .passes.energy import EnergyAnalysis, analyse
+from .passes.network import NetworkAnalysis, analyse_network
 from .plugins import registry
 
 
@@ -49,25 +50,19 @@ def compile(path_or_source, *, backend: str = "numpy", **dims) -> Compiled:  # n
     return Compiled(source, graphs, [a.model for a in analyses])
 
 
-def analyse_file(path_or_source, **dims) -> list[EnergyAnalysis]:
+def analyse_file(path_or_source, **dims) -> list[EnergyAnalysis | NetworkAnalysis]:
     """Parse, check and analyse every model of a file: what `compile` does before generating code."""
     filename, text = read_source(path_or_source)
     with _pointing_into(filename, text):
         return _analyse(text, dims)
 
 
-def _analyse(text: str, dims: dict) -> list[EnergyAnalysis]:
+def _analyse(text: str, dims: dict) -> list[EnergyAnalysis | NetworkAnalysis]:
+    """Each model analysed by the pass of its kind: an energy model's groups, or a network's graphs."""
     models = check_module(parse_text(text), dims)
     if not models:
         raise EbmcError("the file holds no 'model NAME { ... }' block: nothing to compile")
-    for m in models:
-        if m.energy is None:
-            raise EbmcError(
-                f"model '{m.name}' is a network (it has a loss): this version of ebmc compiles energy models only",
-                m.span.line,
-                m.span.column,
-            )
-    return [analyse(m) for m in models]
+    return [analyse(m) if m.is_energy_model else analyse_network(m) for m in models]
 
 
 class _pointing_into:

@@ -20,6 +20,11 @@ RULES = {
     "lr": (False, 0.0, False, None),
     "momentum": (False, 0.0, True, 1.0),
     "weight_decay": (False, 0.0, True, None),
+    "beta1": (False, 0.0, True, 1.0),
+    "beta2": (False, 0.0, True, 1.0),
+    "eps": (False, 0.0, False, None),
+    "patience": (True, 0, True, None),
+    "nesterov": (True, 0, True, 2),  # 0 or 1 in a model file; fit takes False and True too
 }
 
 

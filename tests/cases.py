@@ -157,6 +157,20 @@ CASES: list[Case] = [
     *(Case("logsumexp", (s,), lambda x: np.log(np.exp(x).sum())) for s in [(), (3,), (2, 3), (2, 3, 4)]),
     *(Case("sum_last", (s,), lambda x: x.sum(axis=-1, keepdims=True)) for s in [(3,), (2, "N"), (2, 3, 4)]),
     *(Case("softmax", (s,), _softmax) for s in [(3,), (2, "N"), (2, 3, 4)]),
+    *(Case("log_softmax", (s,), lambda x: np.log(_softmax(x))) for s in [(3,), (2, "N"), (2, 3, 4)]),
+    *(
+        Case("bce", shapes, lambda y, t: -(t * np.log(y) + (1 - t) * np.log(1 - y)), domains=("unit", "unit"))
+        for shapes in [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), ())]
+    ),
+    *(
+        Case(
+            "bce_logits",
+            shapes,
+            lambda z, t: -(t * np.log(_sigmoid(z)) + (1 - t) * np.log(1 - _sigmoid(z))),
+            domains=("any", "unit"),
+        )
+        for shapes in [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((3,), (2, 3))]
+    ),
     *(
         Case("logsumexp_last", (s,), lambda x: np.log(np.exp(x).sum(axis=-1, keepdims=True)))
         for s in [(3,), (2, 3), (2, 3, 4)]
@@ -176,6 +190,8 @@ def random_value(rng, shape, domain):
     shape = resolve(shape)
     if domain == "pos":
         return rng.uniform(0.5, 2.0, size=shape)
+    if domain == "unit":
+        return rng.uniform(0.1, 0.9, size=shape)
     if domain == "nonzero":
         return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
     return rng.uniform(-2.0, 2.0, size=shape)

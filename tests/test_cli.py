@@ -11,6 +11,7 @@ from conftest import EXAMPLES
 import ebmc
 from ebmc.cli import main
 from ebmc.ir.lower import language_functions
+from ebmc.plugins import registry
 
 TINY = """model m {
     visible v[3] : bernoulli
@@ -19,6 +20,14 @@ TINY = """model m {
     param a[3] = 0.5
     LAYER
     energy = -(v @ W @ h) - TERM
+}
+"""
+TINY_NETWORK = """model n {
+    input x[3]
+    target t[2] : onehot
+    output y = dense(x, 2, softmax)
+    loss = cross_entropy(y, t)
+    TRAIN
 }
 """
 
@@ -138,7 +147,10 @@ def test_every_unit_type_trainer_and_backend_listed_by_plugins_works_from_a_mode
         term = "(sum(v) - 0.5 * sum(square(v)) - 0.5 * sum(square(h)))" if unit == "gaussian" else "sum(v)"
         ebmc.compile(TINY.replace(": bernoulli", f": {unit}").replace("TERM", term).replace("LAYER", ""))
     for trainer in listing["trainers"]:
-        ebmc.compile(TINY.replace("TERM", "sum(v)").replace("LAYER", f"train {trainer}"))
+        if getattr(registry().trainers[trainer], "kind", "energy") == "network":
+            ebmc.compile(TINY_NETWORK.replace("TRAIN", f"train {trainer}"))
+        else:
+            ebmc.compile(TINY.replace("TERM", "sum(v)").replace("LAYER", f"train {trainer}"))
     for backend in listing["backends"]:
         ebmc.compile(TINY.replace("TERM", "sum(v)").replace("LAYER", ""), backend=backend)
 

@@ -378,8 +378,7 @@ CASES = {
         "model net {\n    input x[2]\n    target t\n    output y = sum(x)\n    loss = (y - t) ** 2\n    train cd\n}\n",
         6,
         11,
-        "the trainer 'cd' trains an energy model, but this model has a 'loss'; "
-        "this version of ebmc has no trainer for a network yet",
+        "the trainer 'cd' trains an energy model, but this model has a 'loss'; a network trains with sgd or adam",
     ),
     "sgd_for_energy": (
         rbm("train cd(k=1, lr=0.05, batch=100, epochs=20, momentum=0.5)", "train sgd"),

@@ -27,6 +27,8 @@ INTERNAL_OPS = ("neg", "sign", "step")
 
 # the attributes of a param declaration that its var node carries
 VAR_FACTS = ("symmetric",)
+# the data types whose var nodes carry a fact of the same name (rewrites may use it)
+DATA_FACTS = ("onehot",)
 
 # operator -> (op, attrs); a contraction's messages are about '@' already
 BINARY_OPS = {
@@ -141,16 +143,25 @@ def model_graph(model, output: str) -> Builder:
     `.layers` maps each layer's name to its node.
     """
     b = Builder()
+    env = lower_model(b, model)
+    b.output(output, lower_expr(b, getattr(model, output), env))
+    b.layers = {layer.name: env[layer.name] for layer in model.layers}  # for drawings and formulas that name layers
+    return b
+
+
+def lower_model(b: Builder, model) -> dict:
+    """name -> node in builder b of every unit group, data array, param and layer of a checked model.
+
+    What a declaration says of the values (a param `symmetric`, data `onehot`) is an attribute of
+    the var node, known to the rewrites.
+    """
     env = {}
     for name, var in model.variables.items():
-        env[name] = b.var(name, var.role, var.dims)
+        facts = {var.type: True} if var.type in DATA_FACTS and var.role in ("input", "target") else {}
+        env[name] = b.var(name, var.role, var.dims, **facts)
     for name, p in model.params.items():
-        # what the declaration says of the values (`symmetric`) is known to the rewrites
         facts = {a: True for a in sorted(p.attrs) if a in VAR_FACTS}
         env[name] = b.var(name, "param", p.dims, **facts)
-    layers = {}
     for layer in model.layers:
-        env[layer.name] = layers[layer.name] = lower_expr(b, layer.expr, env)
-    b.output(output, lower_expr(b, getattr(model, output), env))
-    b.layers = layers  # layer name -> its node, for the drawings and formulas that name layers
-    return b
+        env[layer.name] = lower_expr(b, layer.expr, env)
+    return env

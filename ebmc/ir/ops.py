@@ -138,6 +138,13 @@ def _last_axis(shapes, attrs):
     return a
 
 
+def _log_softmax_shape(shapes, attrs):
+    (a,) = shapes
+    if not a:
+        raise ShapeError("log_softmax needs at least one axis (it normalises along the last one)")
+    return a
+
+
 def _sum_last_shape(shapes, attrs):
     (a,) = shapes
     if not a:
@@ -243,6 +250,20 @@ def _sym_softmax(values, attrs):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _sym_log_softmax(values, attrs):
+    x = np.asarray(values[0], dtype=object)
+    e = np.vectorize(sympy.exp, otypes=[object])(x)
+    return x - np.vectorize(sympy.log, otypes=[object])(e.sum(axis=-1, keepdims=True))
+
+
+def _sym_bce(y, t):
+    return -(t * sympy.log(y) + (1 - t) * sympy.log(1 - y))
+
+
+def _sym_bce_logits(z, t):
+    return _sym_softplus(z) - t * z
+
+
 def _sym_sum_last(values, attrs):
     return np.asarray(values[0], dtype=object).sum(axis=-1, keepdims=True)
 
@@ -332,7 +353,9 @@ def _vjp_tanh(b, out, g, args, needs):
 
 
 def _vjp_relu(b, out, g, args, needs):
-    return [b.add("mul", g, b.add("step", args[0]))]
+    # step(relu(x)) = step(x): read the output, so that x itself is not needed after the forward
+    # pass (a training step may compute relu in place)
+    return [b.add("mul", g, b.add("step", out))]
 
 
 def _vjp_softplus(b, out, g, args, needs):
@@ -388,6 +411,32 @@ def _vjp_softmax(b, out, g, args, needs):
     return [b.add("mul", out, b.add("sub", g, inner))]
 
 
+def _vjp_log_softmax(b, out, g, args, needs):
+    """g - softmax(x) * sum(g) along the last axis: for a one-hot g = -t, softmax(x) - t."""
+    (x,) = args
+    return [b.add("sub", g, b.add("mul", b.add("softmax", x), b.add("sum_last", g)))]
+
+
+def _vjp_bce(b, out, g, args, needs):
+    """d/dy = (y - t) / (y (1 - y)), d/dt = log(1 - y) - log(y)."""
+    y, t = args
+    one = b.const(1.0)
+    dy = dt = None
+    if needs[0]:
+        dy = b.add("mul", g, b.add("div", b.add("sub", y, t), b.add("mul", y, b.add("sub", one, y))))
+    if needs[1]:
+        dt = b.add("mul", g, b.add("sub", b.add("log", b.add("sub", one, y)), b.add("log", y)))
+    return [dy, dt]
+
+
+def _vjp_bce_logits(b, out, g, args, needs):
+    """d/dz = sigmoid(z) - t, d/dt = -z."""
+    z, t = args
+    dz = b.add("mul", g, b.add("sub", b.add("sigmoid", z), t)) if needs[0] else None
+    dt = b.add("neg", b.add("mul", g, z)) if needs[1] else None
+    return [dz, dt]
+
+
 def _vjp_sum_to(b, out, g, args, needs):
     return [b.add("broadcast", g, shape=b.shape(args[0]))]
 
@@ -413,6 +462,14 @@ def _scalar_sigmoid(x):
 
 def _scalar_softplus(x):
     return np.logaddexp(0.0, x)
+
+
+def _scalar_bce(y, t):
+    return -(t * np.log(y) + (1.0 - t) * np.log1p(-y))
+
+
+def _scalar_bce_logits(z, t):
+    return np.logaddexp(0.0, z) - t * z
 
 
 # ---------------------------------------------------------------- the table
@@ -577,6 +634,35 @@ BUILTIN_OPS: list[Op] = [
     ),
     Op("logsumexp", 1, _scalar, _sym_logsumexp, _vjp_logsumexp, doc="log(sum(exp(x)))"),
     Op("softmax", 1, _last_axis, _sym_softmax, _vjp_softmax, doc="exp(x) / sum(exp(x)) along the last axis"),
+    Op(
+        "log_softmax",
+        1,
+        _log_softmax_shape,
+        _sym_log_softmax,
+        _vjp_log_softmax,
+        doc="log(softmax(x)) = x - logsumexp(x) along the last axis, computed without log(0)",
+    ),
+    # the losses' elementwise terms: `bce` as written, `bce_logits` the stable form of bce(sigmoid(z), t)
+    Op(
+        "bce",
+        2,
+        _broadcast,
+        _vec(_sym_bce),
+        _vjp_bce,
+        elementwise=True,
+        scalar=_np_scalar(_scalar_bce),
+        doc="-(t * log(y) + (1 - t) * log(1 - y)), the binary cross-entropy of y against t",
+    ),
+    Op(
+        "bce_logits",
+        2,
+        _broadcast,
+        _vec(_sym_bce_logits),
+        _vjp_bce_logits,
+        elementwise=True,
+        scalar=_np_scalar(_scalar_bce_logits),
+        doc="softplus(z) - t * z, the binary cross-entropy of sigmoid(z) against t",
+    ),
     Op(
         "sum_to",
         1,
@@ -755,6 +841,7 @@ _SIGN_RULES = {
     "softplus": _sign_of("+"),
     "relu": _sign_of("0+"),
     "softmax": _sign_of("+"),
+    "log_softmax": _sign_of("0-"),
     "tanh": _same_sign,
     "transpose": _same_sign,
     "sum": _same_sign,
@@ -794,13 +881,8 @@ def _cross_entropy(b, y, t):
 
 
 def _binary_cross_entropy(b, y, t):
-    one = b.const(1.0)
-    inner = b.add(
-        "add",
-        b.add("mul", t, b.add("log", y)),
-        b.add("mul", b.add("sub", one, t), b.add("log", b.add("sub", one, y))),
-    )
-    return b.add("neg", _mean(b, inner))
+    """mean of the elementwise terms (op `bce`); a rewrite makes bce(sigmoid(z), t) bce_logits(z, t)."""
+    return _mean(b, b.add("bce", y, t))
 
 
 def _mse(b, y, t):

@@ -56,8 +56,22 @@ def _logsumexp(x, axis=None):
     "softmax": '''
 def _softmax(x):
     """exp(x) / sum(exp(x)) along the last axis, shifted by the maximum."""
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    e = x - x.max(axis=-1, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+''',
+    "log_softmax": '''
+def _log_softmax(x):
+    """log(softmax(x)) along the last axis: x - max - log(sum(exp(x - max))), never log(0)."""
+    t = x - x.max(axis=-1, keepdims=True)
+    t -= np.log(np.exp(t).sum(axis=-1, keepdims=True))
+    return t
+''',
+    "bce_logits": '''
+def _bce_logits(z, t):
+    """softplus(z) - t * z: the binary cross-entropy of sigmoid(z) against t, finite for any z."""
+    return np.logaddexp(0.0, z) - t * z
 ''',
     "logistic_noise": '''
 def _logistic_noise(rng, shape, dtype):

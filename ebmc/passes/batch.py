@@ -12,12 +12,19 @@ from __future__ import annotations
 import networkx as nx
 
 from ..ir.graph import batched as batched_nodes
-from ..ir.graph import copy_into
-from .simplify import Simplifier, prune
+from ..ir.graph import copy_into, upstream
+from .simplify import Simplifier, _number_times, prune
 
 
-def batch_sums(g: nx.DiGraph) -> nx.DiGraph:
-    """A graph whose outputs are the batch sums of g's outputs."""
+def batch_sums(g: nx.DiGraph, per_sample=(), reuse: bool = False) -> nx.DiGraph:
+    """A graph whose outputs are the batch sums of g's outputs, but for those named in `per_sample`,
+    which stay one value per sample (sharing the nodes they have in common with the sums).
+
+    reuse: where an output's per-sample value is computed anyway (another output needs it, as
+    the backward pass of a network needs dloss/dz at a layer for dloss/dW and for dloss/db), its
+    sum is that value summed, not the sum pushed down through it: sum_b (y_b - t_b) is one
+    reduction of y - t, not sum_b y_b - sum_b t_b.
+    """
     b = Simplifier()
     mapping = copy_into(b, g, g.graph["outputs"].values())
     is_batched = batched_nodes(b.g)
@@ -77,5 +84,16 @@ def batch_sums(g: nx.DiGraph) -> nx.DiGraph:
             memo[stack.pop()] = total(n)
         return memo[root]
 
-    b.g.graph["outputs"] = {name: sum_of(mapping[n]) for name, n in g.graph["outputs"].items()}
+    outputs = {name: mapping[n] if name in per_sample else sum_of(mapping[n]) for name, n in g.graph["outputs"].items()}
+    if reuse:
+        computed = upstream(b.g, outputs.values())
+        for name, n in g.graph["outputs"].items():
+            factor, value = 1.0, mapping[n]
+            scaled = _number_times(b, value) if b.ops[b.op(value)].product else None
+            if scaled is not None and scaled[1] in computed:  # k * z with z computed: k * sum_b z_b
+                factor, value = scaled
+            if name not in per_sample and value in computed and batched(value) and not b.ops[b.op(value)].leaf:
+                total = b.add("batch_sum", value)
+                outputs[name] = total if factor == 1.0 else b.add("mul", b.const(factor), total)
+    b.g.graph["outputs"] = outputs
     return prune(b.g)

@@ -100,6 +100,8 @@ class EnergyAnalysis:
     # which sides can be summed out in closed form: "hidden" gives F(v), "visible" gives F(h)
     summable: set = field(default_factory=set)
 
+    kind = "energy"
+
     @property
     def visible(self) -> list[str]:
         return [n for n, g in self.groups.items() if g.role == "visible"]

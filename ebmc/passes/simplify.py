@@ -48,9 +48,12 @@ def rules() -> list[Rule]:
 
 
 class Simplifier(Builder):
-    def __init__(self, graph: nx.DiGraph | None = None):
+    """`extra`: rules of a pass's own, tried before the registered ones."""
+
+    def __init__(self, graph: nx.DiGraph | None = None, extra: tuple = ()):
         super().__init__(graph)
-        self._rules = index(rules(), self.ops)  # op name -> the rules that can match its nodes
+        self._all_rules = [*extra, *rules()]
+        self._rules = index(self._all_rules, self.ops)  # op name -> the rules that can match its nodes
         self._values: dict = {}  # node -> its value where it is a constant expression (constant_value)
         self._numbers: dict = {}  # node -> whether it is built from numbers alone
         self._terms: dict = {}  # node -> its number as a term of a sum (`term`)
@@ -59,7 +62,7 @@ class Simplifier(Builder):
     def add(self, op: str, *args: int, **attrs) -> int:
         candidates = self._rules.get(op)
         if candidates is None:  # an op registered after this builder was made
-            candidates = self._rules[op] = index(rules(), {op: self.ops[op]})[op]
+            candidates = self._rules[op] = index(self._all_rules, {op: self.ops[op]})[op]
         if candidates:
             shape = self.ops[op].shape([self.shape(a) for a in args], attrs)
             for rule in candidates:
@@ -151,6 +154,15 @@ def simplify(g: nx.DiGraph) -> nx.DiGraph:
     mapping = copy_into(b, g, g.graph["outputs"].values())
     b.g.graph["outputs"] = {name: mapping[n] for name, n in g.graph["outputs"].items()}
     b.g.graph.update({k: v for k, v in g.graph.items() if k != "outputs"})
+    return prune(b.g)
+
+
+def rewrite(g: nx.DiGraph, extra) -> nx.DiGraph:
+    """g rebuilt with the rules `extra` tried before the registered ones; the nodes that no rule
+    changes keep their ids (the builder starts from g and shares equal nodes)."""
+    b = Simplifier(g.copy(), tuple(extra))
+    mapping = copy_into(b, g, g.graph["outputs"].values())
+    b.g.graph["outputs"] = {name: mapping[n] for name, n in g.graph["outputs"].items()}
     return prune(b.g)
 
 
@@ -356,6 +368,16 @@ def _symmetric(b, n) -> bool:
     return bool(b.attrs(n).get("symmetric")) and len(shape) == 2 and shape[0] == shape[1]
 
 
+def _onehot(b, n) -> bool:
+    """n is data declared `onehot`: its entries along the last axis are 0 but for one 1."""
+    return b.ops[b.op(n)].named and bool(b.attrs(n).get("onehot")) and len(b.shape(n)) > 0
+
+
+def _ones_where_onehot(b, m):
+    """sum along the last axis of one-hot data: 1 for every row."""
+    return b.const(1.0, tuple(m.shape))
+
+
 def _scale_out(b, m):
     """(c * z) @ y = c * (z @ y), a number c: the numbers of a contraction come out, where they
     fold with others and like terms meet."""
@@ -368,7 +390,7 @@ ZERO, ONE = number(value=0.0), number(value=1.0)
 NEG_X, NEG_Y = pattern("neg", X), pattern("neg", Y)
 CONTRACTIONS = ("tensordot", "batch_tensordot")
 # the ops that are linear in their one operand and write nothing of their own: -op(x) = op(-x)
-_UNARY_LINEAR = ("sum", "sum_to", "batch_sum", "transpose", "broadcast")
+_UNARY_LINEAR = ("sum", "sum_last", "sum_to", "batch_sum", "transpose", "broadcast")
 _SCALED = pattern("mul", number("c", where=_finite_value), Z, name="scaled", commute=True)
 
 
@@ -563,6 +585,45 @@ RULES: list[Rule] = [
         lambda b, m: m["x"],
         lambda b, m: b.shape(m["x"]) == tuple(m.attrs["shape"]),
         "broadcasting or summing to the shape a value has is the value",
+    ),
+    # stable forms: a log of a value that can round to 0, written as a function that cannot
+    _rule(
+        "log-softmax",
+        pattern("log", pattern("softmax", X)),
+        lambda b, m: b.add("log_softmax", m["x"]),
+        doc="log(softmax(x)) = log_softmax(x) = x - logsumexp(x) along the last axis (no log(0))",
+    ),
+    _rule(
+        "log-sigmoid",
+        pattern("log", pattern("sigmoid", X)),
+        lambda b, m: b.add("log_sigmoid", m["x"]),
+        doc="log(sigmoid(x)) = log_sigmoid(x) = -softplus(-x) (no log(0))",
+    ),
+    _rule(
+        "log-one-minus-sigmoid",
+        pattern("log", pattern("sub", ONE, pattern("sigmoid", X, name="s"))),
+        lambda b, m: b.add("neg", b.add("softplus", m["x"])),
+        lambda b, m: b.shape(m["s"]) == tuple(m.shape),
+        "log(1 - sigmoid(x)) = -softplus(x) (no log(0))",
+    ),
+    _rule(
+        "bce-of-sigmoid",
+        pattern("bce", pattern("sigmoid", X), Y),
+        lambda b, m: b.add("bce_logits", m["x"], m["y"]),
+        doc="bce(sigmoid(z), t) = softplus(z) - t * z: finite for any z, and d/dz = sigmoid(z) - t",
+    ),
+    _rule(
+        "onehot-rows",
+        pattern("sum_last", x("x", where=_onehot)),
+        _ones_where_onehot,
+        doc="sum along the last axis of data declared onehot = 1",
+    ),
+    _rule(
+        "onehot-sum",
+        pattern("sum", x("x", where=_onehot)),
+        _ones_where_onehot,
+        lambda b, m: len(b.shape(m["x"])) == 1,
+        "sum of a onehot vector = 1",
     ),
     _rule(
         "negate-chain",

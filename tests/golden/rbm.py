@@ -95,8 +95,8 @@ def _check_memory(name, size, what):
         raise ValueError(f"{name}: {what} take {size:.3g} bytes, more than this machine's memory ({memory:.3g})")
 
 
-class _EnergyModel:
-    """The parts every energy model shares: construction, checks, batching, save and load."""
+class _Model:
+    """The parts every model shares: construction, params, checks, batching, save and load."""
 
     def __init__(self, *, seed=None, dtype="float64", **dims):
         """A model with freshly initialised params.
@@ -228,14 +228,196 @@ class _EnergyModel:
             single, size = is_single, x.shape[0]
         return out, single
 
-    def _check_values(self, name, x, where=None):
-        """ValueError unless the entries of x (those where `where` is True) are finite numbers in the
-        support of the unit type of `name`, in its encoding."""
+    def _check_finite(self, name, x, where=None):
+        """ValueError naming `name` unless the entries of x (those where `where` is True) are finite
+        numbers; returns those entries."""
         values = x if where is None else x[where]
         finite = np.isfinite(values)
         if not finite.all():
             place = self._place(x, where, ~finite)
             raise ValueError(f"{name}: every value must be a finite number; found {values[~finite][0]} at {place}")
+        return values
+
+    @staticmethod
+    def _place(x, where, bad):
+        """Where the first True of `bad` (over x, or over x[where]) lies in x: 'row 0, column 3'."""
+        index = np.argwhere(bad)[0] if where is None else np.argwhere(where)[np.argmax(bad)]
+        if len(index) == 1:
+            return f"row {index[0]}"
+        if len(index) == 2:
+            return f"row {index[0]}, column {index[1]}"
+        return f"row {index[0]}, entry {tuple(int(i) for i in index[1:])}"
+
+    @staticmethod
+    def _unbatch(result, single):
+        """Drop the batch axis again when the caller passed single samples (in every value of a dict)."""
+        if not single:
+            return result
+        if isinstance(result, dict):
+            return {name: value[0] for name, value in result.items()}
+        return result[0]
+
+    def _call(self, method, /, **arrays):
+        """method(*batches) on the checked keyword arrays, unbatched as they came."""
+        batches, single = self._batches(arrays)
+        return self._unbatch(method(*batches), single)
+
+    def _named(self, value, names, what, words):
+        """value as dict name -> array for the model's `names` (its `words`, e.g. "visible groups"):
+        a dict with exactly those keys, or an array where there is one name."""
+        if not isinstance(value, dict):
+            if len(names) == 1:
+                return {names[0]: value}
+            listing = ", ".join(names)
+            raise TypeError(f"{what}: this model has {len(names)} {words} ({listing}); pass a dict name -> array")
+        missing = [name for name in names if name not in value]
+        unknown = sorted(str(key) for key in value if key not in names)
+        if missing or unknown:
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                [f"unknown {', '.join(unknown)}"] if unknown else []
+            )
+            raise ValueError(f"{what}: the keys must be the {words} {', '.join(names)}; {'; '.join(parts)}")
+        return {name: value[name] for name in names}
+
+    def _mean_gradient(self, **arrays):
+        """dict param -> mean over the samples of the gradient of the energy or loss (from the batch
+        sums of _grad_sums)."""
+        batches, _ = self._batches(arrays)
+        count = batches[0].shape[0]
+        if count == 0:
+            raise ValueError(f"{next(iter(arrays))}: no rows: the mean gradient of no samples is undefined")
+        return {name: np.asarray(total / count, dtype=self.dtype) for name, total in self._grad_sums(*batches).items()}
+
+    def _check_training(self, before, metrics, epoch, lr):
+        """After an epoch of fit: where a param or a metric is no longer a finite number, put the
+        params back as they were before the epoch and raise ValueError."""
+        finite = all(np.isfinite(p).all() for p in self.params.values())
+        if finite and all(np.isfinite(value) for value in metrics.values()):
+            return
+        for name, p in before.items():
+            self.params[name][...] = p
+        raise ValueError(
+            f"fit: in epoch {epoch} the params or the metrics stopped being finite numbers (is lr={lr:g} "
+            "too large?); the params are as they were before that epoch"
+        )
+
+    def _settings(self, **values):
+        """The settings checked by the rules of the model's trainer (option_rules), in the order given."""
+        return tuple(
+            _check_option(key, value, self.option_rules[key]) if key in self.option_rules else value
+            for key, value in values.items()
+        )
+
+    @staticmethod
+    def _count(name, value):
+        """A whole number >= 1 (a count of samples or sweeps)."""
+        return _check_option(name, value, (True, 1, True, None))
+
+    @staticmethod
+    def _flag(name, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+        return bool(value)
+
+    # ------------------------------------------------------------ files
+    @staticmethod
+    def _npz_name(path, what):
+        """The file name save and load use: path, with '.npz' added when it does not end so."""
+        try:
+            name = os.fspath(path)
+        except TypeError:
+            raise TypeError(f"{what} must be a file name (str or os.PathLike), got {type(path).__name__}") from None
+        if isinstance(name, bytes):
+            name = os.fsdecode(name)
+        if not name or os.path.isdir(name):
+            raise ValueError(f"{what} must name a file, but {name!r} is {'empty' if not name else 'a directory'}")
+        return name if name.endswith(".npz") else name + ".npz"
+
+    def save(self, path):
+        """Write the dims and params to the .npz file `path` ('.npz' is added to a name without it).
+
+        The file is written whole or not at all: into a temporary file beside it, then renamed.
+        Returns the name of the file written.
+        """
+        target = self._npz_name(path, "path")
+        arrays = {f"param.{k}": v for k, v in self.params.items()}
+        arrays.update({f"dim.{k}": np.asarray(v) for k, v in self.dims.items()})
+        folder, base = os.path.split(target)
+        temporary = os.path.join(folder, f".{base}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "xb") as f:
+                np.savez(f, **arrays)
+            os.replace(temporary, target)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
+        return target
+
+    def load(self, path, resize=False):
+        """Read the dims and params that save wrote; returns self.
+
+        All or nothing: every name, shape and value is checked before anything changes, and on any
+        error the model is as it was. A file saved with other dims is refused unless resize=True,
+        which takes the file's dims.
+        """
+        target = self._npz_name(path, "path")
+        resize = self._flag("resize", resize)
+        with open(target, "rb") as file:
+            if file.read(4) != b"PK\x03\x04":
+                raise ValueError(f"{target}: not a file written by save (an .npz archive of dims and params)")
+            file.seek(0)
+            try:  # numpy reads the open file, so that a damaged archive cannot leave it open
+                with np.load(file, allow_pickle=False) as f:
+                    contents = {key: f[key] for key in f.files}
+            except Exception as exc:  # a damaged archive: zipfile, numpy and OS errors of every kind
+                raise ValueError(f"{target}: not a readable .npz file written by save ({exc})") from None
+        expected = {f"param.{k}" for k in self.param_dims} | {f"dim.{k}" for k in self.dim_defaults}
+        if set(contents) != expected:
+            missing, unknown = sorted(expected - set(contents)), sorted(set(contents) - expected)
+            raise ValueError(
+                f"{target}: does not hold this model's dims and params"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        dims = {}
+        for key in self.dim_defaults:
+            value = contents[f"dim.{key}"]
+            if value.shape != () or value.dtype.kind not in "iu" or int(value) < 1:
+                raise ValueError(f"{target}: dim {key} must be a whole number >= 1, got {value!r}")
+            dims[key] = int(value)
+        if dims != self.dims and not resize:
+            other = ", ".join(f"{k}={dims[k]}" for k in dims if dims[k] != self.dims[k])
+            mine = ", ".join(f"{k}={self.dims[k]}" for k in dims if dims[k] != self.dims[k])
+            raise ValueError(
+                f"{target}: saved with {other}, but this model has {mine}; pass resize=True to take the file's dims"
+            )
+        params = {}
+        for name, spec in self.param_dims.items():
+            value = contents[f"param.{name}"]
+            shape = tuple(dims[d] if isinstance(d, str) else d for d in spec)
+            if value.dtype.kind not in "iuf" or value.shape != shape:
+                raise ValueError(f"{target}: param {name} must be {shape} numbers, got {value.shape} of {value.dtype}")
+            value = value.astype(np.float64)
+            if not np.isfinite(value).all():
+                raise ValueError(f"{target}: param {name} holds values that are not finite numbers")
+            if "symmetric" in self.param_attrs[name] and not np.allclose(value, value.T, rtol=1e-6, atol=1e-12):
+                raise ValueError(f"{target}: param {name} must be symmetric")
+            if "zero_diagonal" in self.param_attrs[name] and np.any(np.diagonal(value) != 0):
+                raise ValueError(f"{target}: param {name} must have a zero diagonal")
+            params[name] = self._fits_dtype(f"{target}: param {name}", value)
+        self.dims, self.params = dims, params
+        return self
+
+
+class _EnergyModel(_Model):
+    """The parts every energy model shares: unit types, conditions, masks, exact log Z and AIS."""
+
+    # ------------------------------------------------------------ arguments
+    def _check_values(self, name, x, where=None):
+        """ValueError unless the entries of x (those where `where` is True) are finite numbers in the
+        support of the unit type of `name`, in its encoding."""
+        values = self._check_finite(name, x, where)
         rule = self.unit_types.get(self.variables[name][2])
         if rule is None or not values.size:
             return
@@ -264,30 +446,6 @@ class _EnergyModel:
             if np.any(values == refused[0]) and np.isin(values, refused).all():
                 raise ValueError(f"{name}: {why}")
 
-    @staticmethod
-    def _place(x, where, bad):
-        """Where the first True of `bad` (over x, or over x[where]) lies in x: 'row 0, column 3'."""
-        index = np.argwhere(bad)[0] if where is None else np.argwhere(where)[np.argmax(bad)]
-        if len(index) == 1:
-            return f"row {index[0]}"
-        if len(index) == 2:
-            return f"row {index[0]}, column {index[1]}"
-        return f"row {index[0]}, entry {tuple(int(i) for i in index[1:])}"
-
-    @staticmethod
-    def _unbatch(result, single):
-        """Drop the batch axis again when the caller passed single samples (in every value of a dict)."""
-        if not single:
-            return result
-        if isinstance(result, dict):
-            return {name: value[0] for name, value in result.items()}
-        return result[0]
-
-    def _call(self, method, /, **arrays):
-        """method(*batches) on the checked keyword arrays, unbatched as they came."""
-        batches, single = self._batches(arrays)
-        return self._unbatch(method(*batches), single)
-
     def _conditions(self, arrays, rows):
         """The checked conditions (`input`s) as batches of `rows` rows: an array of one sample's
         shape is the same for every row."""
@@ -310,34 +468,12 @@ class _EnergyModel:
         """weight(*states) with the conditions `given` (one row each) repeated for every state."""
         return lambda *states: weight(*states, *(np.broadcast_to(x, (len(states[0]),) + x.shape[1:]) for x in given))
 
-    def _mean_gradient(self, **arrays):
-        """dict param -> mean over the samples of dE/dtheta (from the batch sums of _grad_sums)."""
-        batches, _ = self._batches(arrays)
-        count = batches[0].shape[0]
-        if count == 0:
-            raise ValueError(f"{next(iter(arrays))}: no rows: the mean gradient of no samples is undefined")
-        return {name: np.asarray(total / count, dtype=self.dtype) for name, total in self._grad_sums(*batches).items()}
-
     def _visible_groups(self):
         return [name for name, (role, _, _) in self.variables.items() if role == "visible"]
 
     def _per_group(self, value, what):
         """value as dict visible group -> array: a dict already, or the array of the only visible group."""
-        names = self._visible_groups()
-        if not isinstance(value, dict):
-            if len(names) == 1:
-                return {names[0]: value}
-            raise TypeError(
-                f"{what}: this model has {len(names)} visible groups ({', '.join(names)}); pass a dict name -> array"
-            )
-        missing = [name for name in names if name not in value]
-        unknown = sorted(str(key) for key in value if key not in names)
-        if missing or unknown:
-            parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
-                [f"unknown {', '.join(unknown)}"] if unknown else []
-            )
-            raise ValueError(f"{what}: the keys must be the visible groups {', '.join(names)}; {'; '.join(parts)}")
-        return {name: value[name] for name in names}
+        return self._named(value, self._visible_groups(), what, "visible groups")
 
     def _mask(self, name, mask, shape):
         """A boolean array of the given batch shape from a mask of that shape, or of one sample's shape
@@ -394,31 +530,6 @@ class _EnergyModel:
         observed = {name: np.ascontiguousarray(np.where(masks[name], x, 0.0)) for name, x in arrays.items()}
         return observed, {name: m.astype(self.dtype) for name, m in masks.items()}
 
-    def _check_training(self, before, metrics, epoch, lr):
-        """After an epoch of fit: where a param or a metric is no longer a finite number, put the
-        params back as they were before the epoch and raise ValueError."""
-        finite = all(np.isfinite(p).all() for p in self.params.values())
-        if finite and all(np.isfinite(value) for value in metrics.values()):
-            return
-        for name, p in before.items():
-            self.params[name][...] = p
-        raise ValueError(
-            f"fit: in epoch {epoch} the params or the metrics stopped being finite numbers (is lr={lr:g} "
-            "too large?); the params are as they were before that epoch"
-        )
-
-    def _settings(self, **values):
-        """The settings checked by the rules of the model's trainer (option_rules), in the order given."""
-        return tuple(
-            _check_option(key, value, self.option_rules[key]) if key in self.option_rules else value
-            for key, value in values.items()
-        )
-
-    @staticmethod
-    def _count(name, value):
-        """A whole number >= 1 (a count of samples or sweeps)."""
-        return _check_option(name, value, (True, 1, True, None))
-
     def _samples(self, name, value):
         """A count of samples >= 1 whose states fit in memory (one row of every group each)."""
         count = self._count(name, value)
@@ -430,12 +541,6 @@ class _EnergyModel:
     def _check_monitor(value):
         """fit's `monitor`: a whole number >= 0 (every how many epochs the metrics are computed)."""
         return _check_option("monitor", value, (True, 0, True, None))
-
-    @staticmethod
-    def _flag(name, value):
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-        return bool(value)
 
     # ------------------------------------------------------------ log Z
     def _enumerate(self, options):
@@ -587,96 +692,6 @@ class _EnergyModel:
         error = float(weights.std(ddof=1) / (mean * np.sqrt(runs))) if runs > 1 else float("inf")
         return float(log_z0 + top + np.log(mean)), error
 
-    # ------------------------------------------------------------ files
-    @staticmethod
-    def _npz_name(path, what):
-        """The file name save and load use: path, with '.npz' added when it does not end so."""
-        try:
-            name = os.fspath(path)
-        except TypeError:
-            raise TypeError(f"{what} must be a file name (str or os.PathLike), got {type(path).__name__}") from None
-        if isinstance(name, bytes):
-            name = os.fsdecode(name)
-        if not name or os.path.isdir(name):
-            raise ValueError(f"{what} must name a file, but {name!r} is {'empty' if not name else 'a directory'}")
-        return name if name.endswith(".npz") else name + ".npz"
-
-    def save(self, path):
-        """Write the dims and params to the .npz file `path` ('.npz' is added to a name without it).
-
-        The file is written whole or not at all: into a temporary file beside it, then renamed.
-        Returns the name of the file written.
-        """
-        target = self._npz_name(path, "path")
-        arrays = {f"param.{k}": v for k, v in self.params.items()}
-        arrays.update({f"dim.{k}": np.asarray(v) for k, v in self.dims.items()})
-        folder, base = os.path.split(target)
-        temporary = os.path.join(folder, f".{base}.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "xb") as f:
-                np.savez(f, **arrays)
-            os.replace(temporary, target)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise
-        return target
-
-    def load(self, path, resize=False):
-        """Read the dims and params that save wrote; returns self.
-
-        All or nothing: every name, shape and value is checked before anything changes, and on any
-        error the model is as it was. A file saved with other dims is refused unless resize=True,
-        which takes the file's dims.
-        """
-        target = self._npz_name(path, "path")
-        resize = self._flag("resize", resize)
-        with open(target, "rb") as file:
-            if file.read(4) != b"PK\x03\x04":
-                raise ValueError(f"{target}: not a file written by save (an .npz archive of dims and params)")
-            file.seek(0)
-            try:  # numpy reads the open file, so that a damaged archive cannot leave it open
-                with np.load(file, allow_pickle=False) as f:
-                    contents = {key: f[key] for key in f.files}
-            except Exception as exc:  # a damaged archive: zipfile, numpy and OS errors of every kind
-                raise ValueError(f"{target}: not a readable .npz file written by save ({exc})") from None
-        expected = {f"param.{k}" for k in self.param_dims} | {f"dim.{k}" for k in self.dim_defaults}
-        if set(contents) != expected:
-            missing, unknown = sorted(expected - set(contents)), sorted(set(contents) - expected)
-            raise ValueError(
-                f"{target}: does not hold this model's dims and params"
-                + (f"; missing {', '.join(missing)}" if missing else "")
-                + (f"; unknown {', '.join(unknown)}" if unknown else "")
-            )
-        dims = {}
-        for key in self.dim_defaults:
-            value = contents[f"dim.{key}"]
-            if value.shape != () or value.dtype.kind not in "iu" or int(value) < 1:
-                raise ValueError(f"{target}: dim {key} must be a whole number >= 1, got {value!r}")
-            dims[key] = int(value)
-        if dims != self.dims and not resize:
-            other = ", ".join(f"{k}={dims[k]}" for k in dims if dims[k] != self.dims[k])
-            mine = ", ".join(f"{k}={self.dims[k]}" for k in dims if dims[k] != self.dims[k])
-            raise ValueError(
-                f"{target}: saved with {other}, but this model has {mine}; pass resize=True to take the file's dims"
-            )
-        params = {}
-        for name, spec in self.param_dims.items():
-            value = contents[f"param.{name}"]
-            shape = tuple(dims[d] if isinstance(d, str) else d for d in spec)
-            if value.dtype.kind not in "iuf" or value.shape != shape:
-                raise ValueError(f"{target}: param {name} must be {shape} numbers, got {value.shape} of {value.dtype}")
-            value = value.astype(np.float64)
-            if not np.isfinite(value).all():
-                raise ValueError(f"{target}: param {name} holds values that are not finite numbers")
-            if "symmetric" in self.param_attrs[name] and not np.allclose(value, value.T, rtol=1e-6, atol=1e-12):
-                raise ValueError(f"{target}: param {name} must be symmetric")
-            if "zero_diagonal" in self.param_attrs[name] and np.any(np.diagonal(value) != 0):
-                raise ValueError(f"{target}: param {name} must have a zero diagonal")
-            params[name] = self._fits_dtype(f"{target}: param {name}", value)
-        self.dims, self.params = dims, params
-        return self
-
 
 class Rbm(_EnergyModel):
     """Energy model `rbm` (compiled from rbm.ebm).
@@ -688,7 +703,7 @@ class Rbm(_EnergyModel):
     params  W[n_visible, n_hidden], a[n_visible], b[n_hidden]
     train   cd(k=1, lr=0.05, batch=100, epochs=20, momentum=0.5)
 
-    Rbm(seed=None, dtype='float64', **dims) builds one; see _EnergyModel.__init__.
+    Rbm(seed=None, dtype='float64', **dims) builds one; see _Model.__init__.
     """
 
     name = 'rbm'

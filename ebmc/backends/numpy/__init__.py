@@ -12,9 +12,14 @@ from dataclasses import dataclass
 from ...errors import EbmcError
 from ...ir.runtime import HELPERS, with_needs
 from ...options import _check_option
-from .base import _check_memory, _EnergyModel
+from .base import _check_memory, _EnergyModel, _Model
 from .emit import NumpyContext
 from .module import EnergyClass, camel, doc_safe
+from .network import NetworkClass
+from .network_base import _Network
+
+# the class writer of each kind of model, and the base class its classes derive from
+WRITERS = {"energy": (EnergyClass, _EnergyModel), "network": (NetworkClass, _Network)}
 
 # what the module defines or imports for itself, beside the model classes
 MODULE_NAMES = {
@@ -34,10 +39,11 @@ class NumpyBackend:
         """The text of the module for the analysed models (in file order)."""
         check_class_names([a.model for a in analyses])
         ctx = NumpyContext()
-        classes = [EnergyClass(a, ctx, source_name).write() for a in analyses]
+        kinds = [a.kind for a in analyses]
+        classes = [WRITERS[kind][0](a, ctx, source_name).write() for a, kind in zip(analyses, kinds, strict=True)]
         names = ", ".join(f"{a.model.name!r}: {camel(a.model.name)}" for a in analyses)
         helpers = [HELPERS[h].strip("\n") for h in sorted(with_needs(ctx.helpers_used))]
-        shared = shared_source()
+        shared = shared_source(tuple(kind for kind in WRITERS if kind in kinds))
         listing = ", ".join(a.model.name for a in analyses)
         head = [
             '"""'
@@ -64,9 +70,11 @@ class NumpyBackend:
 
 
 @functools.cache
-def shared_source() -> list[str]:
-    """The source of what every module holds whatever its models: the setting and memory checks and the base class."""
-    return [inspect.getsource(f).strip("\n") for f in (_check_option, _check_memory, _EnergyModel)]
+def shared_source(kinds: tuple = ("energy",)) -> list[str]:
+    """The source of what a module holds for its kinds of model: the setting and memory checks, the
+    base class every model shares and the base class of each kind."""
+    shared = (_check_option, _check_memory, _Model, *(WRITERS[kind][1] for kind in kinds))
+    return [inspect.getsource(f).strip("\n") for f in shared]
 
 
 def check_class_names(models) -> None:

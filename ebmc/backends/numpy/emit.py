@@ -82,6 +82,21 @@ def _is_atom(code: str) -> bool:
     return isinstance(node, (pyast.Name, pyast.Call, pyast.Attribute, pyast.Subscript))
 
 
+def _free_to_repeat(code: str) -> bool:
+    """Whether code costs nothing to evaluate twice: a name, a number, or an attribute or constant
+    index of one (`W.T`, `x.shape[0]`); a call or an operator computes, so a value used twice is
+    bound to a temporary instead."""
+    try:
+        node = pyast.parse(code, mode="eval").body
+    except SyntaxError:
+        return False
+    while isinstance(node, (pyast.Attribute, pyast.Subscript)):
+        if isinstance(node, pyast.Subscript) and not isinstance(node.slice, pyast.Constant):
+            return False
+        node = node.value
+    return isinstance(node, (pyast.Name, pyast.Constant))
+
+
 class Emitter:
     """Emits the computation of some outputs of graph g as assignment lines.
 
@@ -131,9 +146,11 @@ class Emitter:
             expr = self._expr(n, code)
             inlined = [depth[a] for a in node_args(self.g, n) if not self._is_temp(code[a])]
             depth[n] = 0 if self._cheap(n) else 1 + max(inlined, default=0)
-            if n in out_nodes:
+            # an output is read where it is returned, so one more use makes it shared
+            shared = uses[n] + (n in out_nodes) > 1 and not _free_to_repeat(expr)
+            if n in out_nodes and not shared:
                 code[n] = expr
-            elif not self._cheap(n) and ((uses[n] > 1 and not _is_atom(expr)) or depth[n] >= MAX_NESTING):
+            elif not self._cheap(n) and (shared or depth[n] >= MAX_NESTING):
                 code[n] = self._bind(expr)
             else:
                 code[n] = expr

@@ -130,6 +130,8 @@ def _batch_tensordot_numpy(args, attrs, ctx):
         return code if a.batched or b.batched else f"{ctx.batch_size} * {code}"
     if n == 0 and ra == 1 and rb == 1:
         return f"{a.code}.T @ {b.code}"
+    if n == ra == rb and n >= 1:  # every axis and the batch: one dot product of the flat arrays
+        return f"np.vdot({a.code}, {b.code})"
     if n == 0 and ra == 0 and rb <= 1:  # (B,) @ (B,) or (B,) @ (B,c)
         return f"{a.code} @ {b.code}"
     axes_a = [0] + list(range(ra - n + 1, ra + 1))
@@ -248,6 +250,21 @@ def _softmax_numpy(args, attrs, ctx):
     return f"{ctx.helper('softmax')}({args[0].code})"
 
 
+def _step_numpy(args, attrs, ctx):
+    """1 where x > 0, else 0, as numbers of the dtype (np.heaviside is many times slower)."""
+    return f"np.greater({args[0].code}, 0).astype({ctx.dtype})"
+
+
+def _log_softmax_numpy(args, attrs, ctx):
+    return f"{ctx.helper('log_softmax')}({args[0].code})"
+
+
+def _bce_logits_numpy(args, attrs, ctx):
+    rank = max(len(a.shape) for a in args)
+    z, t = (_lift(a, rank) for a in args)
+    return f"{ctx.helper('bce_logits')}({z}, {t})"
+
+
 def _logsumexp_last_numpy(args, attrs, ctx):
     return f"{ctx.helper('logsumexp_last')}({args[0].code})"
 
@@ -279,11 +296,11 @@ LOWERINGS: dict[str, Lowering] = {
     "square": _ufunc("square"),
     "sigmoid": Lowering(_helper("sigmoid"), _inplace_helper("sigmoid_inplace"), fresh=True),
     "tanh": _ufunc("tanh"),
-    "relu": Lowering(_elementwise("np.maximum({0}, 0)"), fresh=True),
+    "relu": Lowering(_elementwise("np.maximum({0}, 0)"), _inplace_ufunc("np.maximum({0}, 0)"), fresh=True),
     "softplus": Lowering(_helper("softplus"), _inplace_ufunc("np.logaddexp(0.0, {0})"), fresh=True),
     "log_sigmoid": Lowering(_helper("softplus", "-{h}(-{0})"), fresh=True),
     "sign": Lowering(_elementwise("np.sign({0})")),
-    "step": Lowering(_elementwise("np.heaviside({0}, 0.0)")),
+    "step": Lowering(_step_numpy),
     # contractions, axes and reductions
     "tensordot": Lowering(_tensordot_numpy, fresh=True),
     "transpose": Lowering(_transpose_numpy),
@@ -291,6 +308,10 @@ LOWERINGS: dict[str, Lowering] = {
     "sum_last": Lowering(_sum_last_numpy),
     "logsumexp": Lowering(_logsumexp_numpy),
     "softmax": Lowering(_softmax_numpy, fresh=True),
+    "log_softmax": Lowering(_log_softmax_numpy, fresh=True),
+    # the losses' terms; bce as written (y in (0, 1): log(0) is -inf), bce_logits finite for any z
+    "bce": Lowering(_elementwise("-({1} * np.log({0}) + (1.0 - {1}) * np.log1p(-{0}))"), fresh=True),
+    "bce_logits": Lowering(_bce_logits_numpy, fresh=True),
     "sum_to": Lowering(_sum_to_numpy),
     "broadcast": Lowering(_broadcast_numpy),
     # the batch

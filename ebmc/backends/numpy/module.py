@@ -249,48 +249,16 @@ def split_formula(text: str) -> tuple[str, list[str]]:
     return lines[0], lines[1:]
 
 
-class EnergyClass:
-    """Writes the class for one analysed energy model."""
+class ClassWriter:
+    """What the class writers of every model kind share: the code being written, the model's names
+    as Python names, and the emission of graphs into method bodies."""
 
-    def __init__(self, analysis: EnergyAnalysis, ctx: NumpyContext, source_name: str):
-        self.a = analysis
-        self.m = analysis.model
+    def __init__(self, model, ctx: NumpyContext, source_name: str):
+        self.m = model
         self.ctx = ctx
         self.code = Code()
         self.names = Names()
         self.source_name = source_name
-        self.formula = unparse(self.m.energy)
-        for name, grp in self.a.groups.items():
-            if grp.unit.sample not in SAMPLERS:
-                var = self.m.units[name]
-                raise EbmcError(
-                    f"the numpy backend cannot draw '{grp.unit.name}' units: their family "
-                    f"'{grp.unit.sample}' is none of {', '.join(SAMPLERS)}",
-                    var.span.line,
-                    var.span.column,
-                    length=var.span.length,
-                )
-        check_names(self.m, self._trainer().options)
-        for name in [*self.m.variables, *self.m.params]:  # the model's names keep their own first
-            self.names.local(name)
-
-    # ------------------------------------------------------------ helpers
-    @property
-    def conds(self) -> list[str]:
-        """The model's conditions (`input`s): given to every method that needs them, never sampled."""
-        return list(self.m.inputs)
-
-    def conditions_doc(self, rows: str) -> str:
-        if not self.conds:
-            return ""
-        return f"\nThe conditions {', '.join(self.conds)}: one sample (the same for every row) or {rows} rows."
-
-    def conditions_code(self, rows: str) -> None:
-        """Check the conditions given to a method and make each a batch of `rows` rows."""
-        if self.conds:
-            given = ", ".join(f"{x!r}: {self.names.exact(x)}" for x in self.conds)
-            targets = ", ".join(self.local(x) for x in self.conds)
-            self.code(f"{targets}{',' if len(self.conds) == 1 else ''} = self._conditions({{{given}}}, {rows})")
 
     def local(self, name: str) -> str:
         return self.names.local(name)
@@ -367,15 +335,6 @@ class EnergyClass:
             c(f"return {result[output]}")
         c("")
 
-    def call(self, kind: str, name: str, count: str, rename: dict | None = None) -> str:
-        """`self._mean_X(...)` or `self._sample_X(...)` with the units the conditional reads (their
-        locals, or the code `rename` gives); a conditional that reads none gets `count`, the number
-        of samples, instead."""
-        rename = rename or {}
-        args = self.inputs_of(self.a.graphs[f"conditional_{name}"])
-        inner = ", ".join(rename.get(a, self.local(a)) for a in args) if args else count
-        return f"self._{kind}_{name}({inner})"
-
     def return_dict(self, result: dict) -> None:
         """`return {'W': ..., ...}`, one line per output, of what _emit returned."""
         c = self.code
@@ -387,6 +346,90 @@ class EnergyClass:
             for name, code in result.items():
                 c(f"{name!r}: {code},")
         c("}")
+
+    def param_tables(self) -> None:
+        """The class attributes of the names, dims and params that the base class `_Model` reads."""
+        c, m = self.code, self.m
+        c(f"name = {m.name!r}")
+        c(f"dim_defaults = {dict(m.dims)!r}")
+        c("variables = {")
+        with c.indent():
+            for name, var in m.variables.items():
+                c(f"{name!r}: ({var.role!r}, {tuple(var.dims)!r}, {var.type!r}),")
+        c("}")
+        c("param_dims = {")
+        with c.indent():
+            for name, p in m.params.items():
+                c(f"{name!r}: {tuple(p.dims)!r},")
+        c("}")
+        c("param_inits = {")
+        with c.indent():
+            for name, p in m.params.items():
+                c(f"{name!r}: {(p.init.kind, *(float(x) for x in p.init.args))!r},")
+        c("}")
+        c("param_attrs = {")
+        with c.indent():
+            for name, p in m.params.items():
+                c(f"{name!r}: {tuple(sorted(p.attrs))!r},")
+        c("}")
+
+    def option_table(self, options) -> None:
+        """`option_rules`: the rule of each setting of the trainer (ebmc/options.py) that fit checks."""
+        c = self.code
+        c("option_rules = {")
+        with c.indent():
+            for key, rule in rules_for(options).items():
+                c(f"{key!r}: {rule!r},")
+        c("}")
+
+
+class EnergyClass(ClassWriter):
+    """Writes the class for one analysed energy model."""
+
+    def __init__(self, analysis: EnergyAnalysis, ctx: NumpyContext, source_name: str):
+        super().__init__(analysis.model, ctx, source_name)
+        self.a = analysis
+        self.formula = unparse(self.m.energy)
+        for name, grp in self.a.groups.items():
+            if grp.unit.sample not in SAMPLERS:
+                var = self.m.units[name]
+                raise EbmcError(
+                    f"the numpy backend cannot draw '{grp.unit.name}' units: their family "
+                    f"'{grp.unit.sample}' is none of {', '.join(SAMPLERS)}",
+                    var.span.line,
+                    var.span.column,
+                    length=var.span.length,
+                )
+        check_names(self.m, self._trainer().options)
+        for name in [*self.m.variables, *self.m.params]:  # the model's names keep their own first
+            self.names.local(name)
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def conds(self) -> list[str]:
+        """The model's conditions (`input`s): given to every method that needs them, never sampled."""
+        return list(self.m.inputs)
+
+    def conditions_doc(self, rows: str) -> str:
+        if not self.conds:
+            return ""
+        return f"\nThe conditions {', '.join(self.conds)}: one sample (the same for every row) or {rows} rows."
+
+    def conditions_code(self, rows: str) -> None:
+        """Check the conditions given to a method and make each a batch of `rows` rows."""
+        if self.conds:
+            given = ", ".join(f"{x!r}: {self.names.exact(x)}" for x in self.conds)
+            targets = ", ".join(self.local(x) for x in self.conds)
+            self.code(f"{targets}{',' if len(self.conds) == 1 else ''} = self._conditions({{{given}}}, {rows})")
+
+    def call(self, kind: str, name: str, count: str, rename: dict | None = None) -> str:
+        """`self._mean_X(...)` or `self._sample_X(...)` with the units the conditional reads (their
+        locals, or the code `rename` gives); a conditional that reads none gets `count`, the number
+        of samples, instead."""
+        rename = rename or {}
+        args = self.inputs_of(self.a.graphs[f"conditional_{name}"])
+        inner = ", ".join(rename.get(a, self.local(a)) for a in args) if args else count
+        return f"self._{kind}_{name}({inner})"
 
     def draws_from_mean(self, name: str) -> bool:
         """Whether a draw of group `name` needs its conditional mean alone."""
@@ -445,34 +488,13 @@ class EnergyClass:
         if m.train is not None:
             opts = ", ".join(f"{k}={v}" for k, v in m.train.options.items())
             lines.append(f"train   {m.train.name}({opts})")
-        lines += ["", f"{camel(m.name)}(seed=None, dtype='float64', **dims) builds one; see _EnergyModel.__init__."]
+        lines += ["", f"{camel(m.name)}(seed=None, dtype='float64', **dims) builds one; see _Model.__init__."]
         return "\n".join(lines)
 
     def _tables(self) -> None:
         """The class attributes that the base class reads: names, shapes, inits, unit types, settings."""
-        c, m = self.code, self.m
-        c(f"name = {m.name!r}")
-        c(f"dim_defaults = {dict(m.dims)!r}")
-        c("variables = {")
-        with c.indent():
-            for name, var in m.variables.items():
-                c(f"{name!r}: ({var.role!r}, {tuple(var.dims)!r}, {var.type!r}),")
-        c("}")
-        c("param_dims = {")
-        with c.indent():
-            for name, p in m.params.items():
-                c(f"{name!r}: {tuple(p.dims)!r},")
-        c("}")
-        c("param_inits = {")
-        with c.indent():
-            for name, p in m.params.items():
-                c(f"{name!r}: {(p.init.kind, *(float(x) for x in p.init.args))!r},")
-        c("}")
-        c("param_attrs = {")
-        with c.indent():
-            for name, p in m.params.items():
-                c(f"{name!r}: {tuple(sorted(p.attrs))!r},")
-        c("}")
+        c = self.code
+        self.param_tables()
         c("unit_types = {")
         with c.indent():
             for unit in dict.fromkeys(g.unit for g in self.a.groups.values()):
@@ -488,11 +510,7 @@ class EnergyClass:
                     c(f"'refuse': {refuse!r},")
                 c("},")
         c("}")
-        c("option_rules = {")
-        with c.indent():
-            for key, rule in rules_for(self._trainer().options).items():
-                c(f"{key!r}: {rule!r},")
-        c("}")
+        self.option_table(self._trainer().options)
         c("")
 
     # ------------------------------------------------------------ derived quantities
