@@ -124,7 +124,7 @@ class CheckReport:
             at = ", ".join(f"{k}={v}" for k, v in dims.items()) or "no dims"
             lines.append(
                 f"model {model}: checked at {at}, {self.points} random points (params ~ N(0, "
-                f"{PARAM_STD}), units drawn from their values, seed {self.seed})"
+                f"{PARAM_STD}), units and data drawn from their types' values, seed {self.seed})"
             )
         lines += [f"model {model}: not checked: {why}" for model, why in self.skipped.items()]
         lines.extend(f"note: {n}" for n in self.notes)
@@ -172,7 +172,7 @@ def random_point(analysis, dims: dict, rng: np.random.Generator) -> dict[str, np
     out = {}
     for name, var in model.variables.items():
         shape = resolve(var.dims, dims)
-        group = analysis.groups.get(name)
+        group = getattr(analysis, "groups", {}).get(name)  # a network has no unit groups
         choices = group.unit.values if group is not None else (0.0, 1.0) if var.type == "binary" else ()
         if choices:
             x = rng.choice(np.asarray(choices, dtype=float), size=shape)
@@ -278,9 +278,6 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
         except SymbolicError as exc:
             report.notes.append(f"model {model.name}: no symbolic gradients ({exc})")
 
-    worst = {w: {"autodiff/numeric": 0.0, "symbolic/numeric": 0.0, "autodiff/symbolic": 0.0} for w in wrt}
-    bad = {w: set() for w in wrt}
-    plans: dict = {}
     plan = Plan(written, dims, None, ["energy"])
     for i, values in enumerate(at):
         with np.errstate(all="ignore"):
@@ -290,10 +287,26 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
                 f"model {model.name}: the energy is {e} at random point {i + 1} (a function outside its "
                 "domain, as sqrt or log of a negative param?); gradients that are not numbers there disagree"
             )
+    labels = {w: f"dE/d{w}" if w in params else f"-dE/d{w}" for w in wrt}
+
+    def autodiff(values):
+        return _autodiff(analysis, params, groups, values, dims)
+
+    _compare(report, model.name, labels, at, how, dims, autodiff, symbolic)
+
+
+def _compare(report, model: str, labels: dict, at: list, how: dict, dims, autodiff, symbolic, output="energy") -> None:
+    """One row of `report` per var of `labels` (name -> the gradient's name in the table): the
+    largest differences between autodiff (`autodiff(values)`), `symbolic` (or None) and numeric
+    differences of `output` at the points `at`."""
+    wrt = list(labels)
+    worst = {w: {"autodiff/numeric": 0.0, "symbolic/numeric": 0.0, "autodiff/symbolic": 0.0} for w in wrt}
+    bad = {w: set() for w in wrt}
+    plans: dict = {}
     for values in at:
         with np.errstate(all="ignore"):  # an inf on the way is numpy's business; a NaN at the end disagrees
-            numeric = _numeric(how, values, dims, plans)
-            ways = {"autodiff": _autodiff(analysis, params, groups, values, dims)}
+            numeric = _numeric(how, values, dims, plans, output)
+            ways = {"autodiff": autodiff(values)}
             if symbolic is not None:
                 ways["symbolic"] = symbolic(values)
         for w in wrt:
@@ -310,20 +323,65 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
                 worst[w][key] = max(worst[w][key], err)
                 if out_of_tolerance:
                     bad[w].add(key)
+    sym = symbolic is not None
     for w in wrt:
-        name = f"dE/d{w}" if w in params else f"-dE/d{w}"
         e = worst[w]
-        sym = symbolic is not None
         report.rows.append(
             CheckRow(
-                model.name,
-                name,
+                model,
+                labels[w],
                 e["autodiff/numeric"],
                 e["symbolic/numeric"] if sym else None,
                 e["autodiff/symbolic"] if sym else None,
                 tuple(k for k in e if k in bad[w]),
             )
         )
+
+
+def check_network(analysis, report: CheckReport, max_size: int = MAX_DIM, points: int = POINTS) -> None:
+    """Add one row per trained param of an analysed network to `report`: dL/dtheta of the loss of one
+    sample by the graph the generated code runs, by sympy and by central differences, at `points`
+    random points (inputs ~ N(0, 1), targets of their data type: one-hot rows, 0/1 or N(0, 1))."""
+    model = analysis.model
+    dims = shrunk_dims(model, max_size)
+    what, size = _largest_value(analysis, dims)
+    if size > CHECK_LIMIT:
+        report.skipped[model.name] = (
+            f"{what} has {size:,} entries even with every dim shrunk to {max_size} (sizes written as numbers "
+            f"are not shrunk), more than the {CHECK_LIMIT:,} the check evaluates; write large sizes as dims"
+        )
+        return
+    report.dims[model.name] = dims
+    loss = analysis.graphs["loss"]
+    params = [p for p in analysis.trained_params if p in leaves(loss)]
+    rng = np.random.default_rng(report.seed)
+    at = [random_point(analysis, dims, rng) for _ in range(points)]
+    sizes = {w: int(np.size(at[0][w])) for w in params}
+    shares = _shares(sizes, NUMERIC_BUDGET)
+    how = {}
+    for w in params:
+        sampled = shares[w] < sizes[w]
+        take = np.sort(rng.choice(sizes[w], shares[w], replace=False)) if sampled else np.arange(sizes[w])
+        how[w] = _Numeric(loss, take, rng.normal(size=np.shape(at[0][w])) if sampled else None)
+    _sampling_notes(report, model.name, how, sizes, max_size)
+    symbolic = None
+    total = sum(int(np.size(at[0][w])) for w in leaves(loss))
+    if total > SYMBOLIC_LIMIT:
+        report.notes.append(
+            f"model {model.name}: {total} scalar entries even with dims shrunk to {max_size}; the symbolic "
+            "gradients were skipped"
+        )
+    else:
+        try:
+            symbolic = lambdify(loss, symbolic_gradients(loss, "loss", params, dims), dims)
+        except SymbolicError as exc:
+            report.notes.append(f"model {model.name}: no symbolic gradients ({exc})")
+
+    def autodiff(values):
+        grads = evaluate(analysis.graphs["grad"], values, dims, outputs=params)
+        return {p: np.broadcast_to(grads[p], np.shape(values[p])) for p in params}
+
+    _compare(report, model.name, {p: f"dL/d{p}" for p in params}, at, how, dims, autodiff, symbolic, "loss")
 
 
 def _numeric_plan(analysis, wrt, sizes, point, rng) -> dict:
@@ -373,18 +431,18 @@ def _autodiff(analysis, params, groups, values, dims) -> dict[str, np.ndarray]:
     return out
 
 
-def _numeric(how: dict, values, dims, plans: dict) -> dict[str, np.ndarray]:
+def _numeric(how: dict, values, dims, plans: dict, output: str = "energy") -> dict[str, np.ndarray]:
     """name -> its derivatives at the entries taken (then, where there is one, along the direction):
     central differences of its graph, or the difference between a unit's two values."""
     out = {}
     for w, h in how.items():
         key = id(h.graph)
         if key not in plans:
-            plans[key] = Plan(h.graph, dims, None, ["energy"])
+            plans[key] = Plan(h.graph, dims, None, [output])
         plan = plans[key]
 
         def energy_at(x, w=w, plan=plan):
-            return float(plan.run({**values, w: x})["energy"])
+            return float(plan.run({**values, w: x})[output])
 
         x = np.array(values[w], dtype=np.float64)
         flat = x.reshape(-1)  # a view: writing an entry of flat writes x
@@ -418,7 +476,7 @@ def check(analyses, seed: int = 0, max_size: int = MAX_DIM, points: int = POINTS
     """Compare autodiff, symbolic and numerical gradients of every analysed model."""
     report = CheckReport(seed=seed, points=points)
     for a in analyses:
-        check_model(a, report, max_size, points)
+        (check_model if a.model.energy is not None else check_network)(a, report, max_size, points)
     return report
 
 

@@ -168,3 +168,54 @@ def test_an_energy_model_has_a_backward_drawing(tmp_path):
     assert main(["render", str(src), "--graph", "backward", "-o", str(out)]) == 0
     text = out.read_text()
     assert "W' = dE/dW" in text and "E' = dE/dE" in text
+
+
+def test_derive_writes_a_networks_layers_and_backpropagation():
+    from conftest import EXAMPLES
+
+    from ebmc.api import analyse_file
+    from ebmc.derive import derive
+
+    text = derive(analyse_file(EXAMPLES / "mlp.ebm"))
+    lines = [line.strip() for line in text.splitlines()]
+    # backpropagation through a relu layer and a softmax output under cross-entropy, by hand:
+    # the logits' adjoint is y - t, the hidden layer's (y - t) W2^T, relu passes it where h > 0
+    for expected in (
+        "h = relu(x @ h_W + h_b)",
+        "y = softmax(h @ y_W + y_b)",
+        "h' = dL/dh = (y - t) @ y_W.T",
+        "dL/dh_W = outer(x, h' * step(h))",
+        "dL/dh_b = h' * step(h)",
+        "dL/dy_W = outer(h, y - t)",
+        "dL/dy_b = y - t",
+    ):
+        assert expected in lines, (expected, text)
+    latex = derive(analyse_file(EXAMPLES / "mlp.ebm"), latex=True)
+    assert r"\begin{align*}" in latex and r"\frac{\partial L}{\partial h_{W}}" in latex
+
+
+def test_check_compares_a_networks_gradients_three_ways():
+    from conftest import EXAMPLES
+
+    from ebmc.api import analyse_file
+    from ebmc.derive import check
+
+    cases = ((EXAMPLES / "mlp.ebm", "h_W h_b y_W y_b"), (TANH_MSE, "h_W h_b g_W g_b y_W y_b"), (SHARED, "W"))
+    for src, params in cases:
+        report = check(analyse_file(src))
+        assert report.ok
+        assert [row.gradient for row in report.rows] == [f"dL/d{p}" for p in params.split()]
+        assert all(row.symbolic_numeric is not None for row in report.rows)
+
+
+def test_render_backward_of_the_mlp_example(tmp_path):
+    from conftest import EXAMPLES
+
+    from ebmc.cli import main
+
+    out = tmp_path / "mlp.dot"
+    assert main(["render", str(EXAMPLES / "mlp.ebm"), "--graph", "backward", "-o", str(out)]) == 0
+    dot = out.read_text()
+    for p in ("h_W", "h_b", "y_W", "y_b"):
+        assert f"{p}' = dL/d{p}" in dot
+    assert "L' = dL/dL" in dot and "h' = dL/dh" in dot
