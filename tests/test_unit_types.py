@@ -567,3 +567,34 @@ def test_softmax_units_that_interact_are_drawn_one_unit_at_a_time():
     mask = np.array([True, False, True])
     got = m.complete(mask, steps=100, r=R[:2])
     np.testing.assert_array_equal(got[:, mask], R[:2][:, mask])
+
+
+APART = """
+model apart {
+    dim items = 2
+    dim k = 3
+    visible r[items, k] : softmax
+    hidden h[2] : bernoulli
+    param M[items, items] ~ normal(0, 1) : symmetric, zero_diagonal
+    param A[k, k] ~ normal(0, 1)
+    param b[2] ~ normal(0, 1)
+    energy = -sum((M @ r) * (r @ A)) - b @ h
+}
+"""
+
+
+def test_interacting_softmax_units_whose_field_reads_no_other_group_are_drawn_given_all_of_them():
+    """Regression (found by the fuzzer): a group drawn from the energy at each of its values was
+    given only the groups its field reads, but the energy reads every group: sample, complete,
+    fit and AIS of a model where r and h do not meet ended in a NameError."""
+    m = ebmc.load(APART).Apart(seed=0)
+    R = onehots(2, 3)
+    E = np.array([[m.energy(r=r, h=h) for h in H2] for r in R])
+    exact = np.exp(-E).sum(axis=1) / np.exp(-E).sum()
+    draws = m.sample(20000, steps=20)
+    index = draws.argmax(axis=-1) @ np.array([3, 1])
+    assert 0.5 * np.abs(np.bincount(index, minlength=9) / len(draws) - exact).sum() < 0.04
+    estimate, _ = m.log_partition(method="ais", runs=50, betas=300)
+    assert abs(estimate - np.log(np.exp(-E).sum())) < 0.1
+    assert np.all(m.complete(np.array([True, False]), steps=5, r=R[:3]).sum(axis=-1) == 1)
+    assert len(m.fit(R, epochs=1)) == 1

@@ -994,7 +994,7 @@ class EnergyClass:
         grp = self.a.groups[name]
         if grp.independent:
             return self.inputs_of(self.a.graphs[f"conditional_{name}"])
-        if f"coupling_{name}" in self.a.graphs:
+        if name in self.fast_coupled():  # from the field and the Hessian: what the field reads
             return [name, *[a for a in self.inputs_of(self.a.graphs[f"field_{name}"]) if a != name]]
         return [name, *[a for a in self.m.variables if a != name]]  # the energy at each value: all of them
 
