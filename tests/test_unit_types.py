@@ -437,6 +437,60 @@ def test_a_condition_is_given_to_every_method_and_never_sampled():
     np.testing.assert_array_equal(got[:, [0, 2]], data[:3, [0, 2]])
 
 
+SHADOWING = """
+model m {
+    visible v[3] : bernoulli
+    hidden h[2] : bernoulli
+    input np[2]
+    input time
+    input os
+    input range
+    input free
+    input conditions
+    param W[3, 2] ~ normal(0, 0.5)
+    param A[2, 3] ~ normal(0, 0.5)
+    param L[3, 3] ~ normal(0, 0.5) : symmetric, zero_diagonal
+    energy = -(v @ W @ h) - np @ A @ v - (time + os - range + free + conditions) * sum(h) - 0.5 * v @ L @ v
+    train pcd(k=1, lr=0.05, batch=10, epochs=2)
+}
+"""
+
+
+def test_conditions_named_like_the_modules_own_names_shadow_none_of_them():
+    """Regression: fit read numpy and time through the names `np` and `time`, sample called `range`
+    and log_prob kept F in a local `free`, while their arguments bore the conditions' names: fit
+    failed (AttributeError), sample too, and log_prob(free=...) was wrong. The public methods
+    now pass the conditions on as a dict, to methods that take no name of the model."""
+    m = ebmc.load(SHADOWING).M(seed=0)
+    rng = np.random.default_rng(0)
+    conditions = {"np": rng.normal(size=(2, 2))} | {k: rng.normal(size=2) for k in SHADOWING_SCALARS}
+    V = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
+    for i in range(2):
+        row = {k: x[i] for k, x in conditions.items()}
+        E = np.array([[m.energy(v=v, h=h, **row) for h in H2] for v in V])
+        exact = np.log(np.exp(-E).sum(axis=1)) - np.log(np.exp(-E).sum())
+        rows = {k: np.repeat(x[None], 8, axis=0) for k, x in row.items()}
+        np.testing.assert_allclose(m.log_prob(v=V, **rows), exact, rtol=1e-12)
+        log_p, _ = m.log_prob(v=V[2], method="ais", runs=50, betas=300, **row)
+        assert log_p == pytest.approx(exact[2], abs=0.15)
+    data = (rng.random((20, 3)) < 0.5).astype(float)
+    many = {"np": rng.normal(size=(20, 2))} | {k: rng.normal(size=20) for k in SHADOWING_SCALARS}
+    assert len(m.fit(data, **many)) == 2
+    assert m.sample(2, steps=3, **conditions).shape == (2, 3)
+    got = m.complete(np.array([True, False, True]), steps=5, v=data[:2], **conditions)
+    np.testing.assert_array_equal(got[:, [0, 2]], data[:2, [0, 2]])
+
+
+SHADOWING_SCALARS = ("time", "os", "range", "free", "conditions")
+
+
+def test_a_condition_named_like_an_argument_of_fit_is_refused_at_its_declaration():
+    source = NAMED.replace("DECLARATION", "input monitor[2]").replace("NAME", "monitor")
+    with pytest.raises(ebmc.EbmcError, match="an argument of fit") as info:
+        ebmc.compile(source)
+    assert info.value.line == 5
+
+
 # ---------------------------------------------------------------- annealed importance sampling
 def test_ais_agrees_with_enumeration_on_an_rbm_of_20_by_10():
     m = ebmc.load(Path(__file__).parents[1] / "examples" / "rbm.ebm", n_visible=20, n_hidden=10).Rbm(seed=0)

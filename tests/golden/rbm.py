@@ -495,6 +495,16 @@ class _EnergyModel:
             colour[j] = next(c for c in range(size) if c not in used)
         return [np.flatnonzero(colour == c) for c in range(colour.max() + 1)]
 
+    def _log_prob(self, arrays, conditions, method, runs, betas, base_data):
+        """log_prob's work, given its arrays and conditions as dicts name -> array (apart from the
+        names of the model, which its arguments bear)."""
+        method = self._method(method, runs, betas, base_data)
+        free = self._call(self._free_energy, **arrays, **conditions)
+        if method == "exact":
+            return -free - self.log_partition(**conditions)
+        log_z, error = self.log_partition("ais", runs=runs, betas=betas, base_data=base_data, **conditions)
+        return -free - log_z, error
+
     # ------------------------------------------------------------ annealed importance sampling
     @staticmethod
     def _method(method, runs, betas, base_data):
@@ -889,12 +899,7 @@ class Rbm(_EnergyModel):
         method='exact'; with method='ais', log Z is estimated by annealed importance sampling
         (see log_partition) and the result is (log p, the standard error of log Z).
         """
-        method = self._method(method, runs, betas, base_data)
-        free = self._call(self._free_energy, v=v)
-        if method == 'exact':
-            return -free - self.log_partition()
-        log_z, error = self.log_partition('ais', runs=runs, betas=betas, base_data=base_data)
-        return -free - log_z, error
+        return self._log_prob({'v': v}, {}, method, runs, betas, base_data)
 
     def log_partition(self, method='exact', *, runs=100, betas=1000, base_data=None):
         """log Z = log sum over every state of exp(-E), exactly, by enumerating the states of

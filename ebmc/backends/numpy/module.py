@@ -54,6 +54,7 @@ CONDITION_ARGUMENTS = {
     "n": "the first argument of sample(n, ...)",
     "verbose": "an argument of fit",
     "callback": "an argument of fit",
+    "monitor": "an argument of fit",
 }
 
 ENUMERATION_LIMIT = 2**20  # states log_partition may enumerate
@@ -285,12 +286,17 @@ class EnergyClass:
             return ""
         return f"\nThe conditions {', '.join(self.conds)}: one sample (the same for every row) or {rows} rows."
 
-    def conditions_code(self, rows: str) -> None:
-        """Check the conditions given to a method and make each a batch of `rows` rows."""
+    def conditions_code(self, rows: str, given: str | None = None) -> None:
+        """Check the conditions given to a method (`given`: the code of their dict, by default the
+        method's keyword arguments) and make each a batch of `rows` rows."""
         if self.conds:
-            given = ", ".join(f"{x!r}: {self.names.exact(x)}" for x in self.conds)
+            given = given or self.conditions_dict()
             targets = ", ".join(self.local(x) for x in self.conds)
-            self.code(f"{targets}{',' if len(self.conds) == 1 else ''} = self._conditions({{{given}}}, {rows})")
+            self.code(f"{targets}{',' if len(self.conds) == 1 else ''} = self._conditions({given}, {rows})")
+
+    def conditions_dict(self) -> str:
+        """`{'x': x}`: the conditions a public method takes as keyword arguments, as a dict."""
+        return "{" + ", ".join(f"{x!r}: {self.names.exact(x)}" for x in self.conds) + "}"
 
     def local(self, name: str) -> str:
         return self.names.local(name)
@@ -1075,9 +1081,17 @@ class EnergyClass:
                 + " with n rows."
                 + self.conditions_doc("n")
             )
+            if conds:  # the conditions bear the model's names: the work is done apart from them
+                c(f"return self._sample(n, steps, {self.conditions_dict()})")
+        if conds:
+            c("")
+            c("def _sample(self, n, steps, conditions):")
+        with c.indent():
+            if conds:
+                c.docstring("sample, given the conditions as a dict name -> array.")
             c('n = self._samples("n", n)')
             c('steps = 1000 if steps is None else self._count("steps", steps)')
-            self.conditions_code("n")
+            self.conditions_code("n", "conditions")
             self._start_states("n")
             self.couplings_line()
             c("for _ in range(steps):")
@@ -1201,15 +1215,9 @@ class EnergyClass:
                     "method='exact'; with method='ais', log Z is estimated by annealed importance sampling\n"
                     "(see log_partition) and the result is (log p, the standard error of log Z)."
                 )
-                c("method = self._method(method, runs, betas, base_data)")
-                c(f"free = self._call(self._free_energy, {self.kwargs(args)})")
-                z_args = ", ".join(f"{self.names.exact(x)}={self.names.exact(x)}" for x in conds)
-                c("if method == 'exact':")
-                with c.indent():
-                    c(f"return -free - self.log_partition({z_args})")
-                settings = "runs=runs, betas=betas, base_data=base_data"
-                c(f"log_z, error = self.log_partition('ais', {z_args + ', ' if z_args else ''}{settings})")
-                c("return -free - log_z, error")
+                arrays = "{" + ", ".join(f"{x!r}: {self.names.exact(x)}" for x in vis) + "}"
+                given = self.conditions_dict() if conds else "{}"
+                c(f"return self._log_prob({arrays}, {given}, method, runs, betas, base_data)")
             c("")
         sides = {
             "visible": "the visible units (the hidden ones summed out by F(v))" if self.a.hidden else "every unit",
