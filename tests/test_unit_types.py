@@ -243,6 +243,16 @@ def test_complete_clamps_the_kept_units_of_a_coupled_group():
     np.testing.assert_allclose(got[0, ~mask], expected, atol=0.04)
 
 
+def test_a_machine_without_params_or_dims_saves_and_loads(tmp_path):
+    """Regression (found by the fuzzer): a fully visible machine of fixed couplings has nothing to
+    save; save wrote an empty .npz archive, which load refused as not written by save."""
+    m = ebmc.load("model m {\n    visible t[2, 2] : spin\n    energy = -(sum(t) ** 2)\n}\n").M(seed=0)
+    assert m.params == {} and m.dims == {}
+    assert m.load(m.save(tmp_path / "m.npz")) is m
+    # sum(t) is -4, -2, 0, 2 or 4 in 1, 4, 6, 4 and 1 states
+    assert m.log_partition() == pytest.approx(np.log(2 * np.exp(16) + 8 * np.exp(4) + 6), rel=1e-12)
+
+
 COUPLED_GAUSSIAN = """
 model cg {
     dim n = 3

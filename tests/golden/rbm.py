@@ -642,7 +642,7 @@ class _EnergyModel:
         target = self._npz_name(path, "path")
         resize = self._flag("resize", resize)
         with open(target, "rb") as file:
-            if file.read(4) != b"PK\x03\x04":
+            if file.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):  # an archive; an empty one: no params, no dims
                 raise ValueError(f"{target}: not a file written by save (an .npz archive of dims and params)")
             file.seek(0)
             try:  # numpy reads the open file, so that a damaged archive cannot leave it open
