@@ -493,6 +493,49 @@ def test_conditions_named_like_the_modules_own_names_shadow_none_of_them():
 
 SHADOWING_SCALARS = ("time", "os", "range", "free", "conditions")
 
+NO_EXACT_LOG_Z = """
+model m {
+    visible r[2] : softmax
+    visible w[1] : gaussian
+    input ValueError[1]
+    param a[2] ~ normal(0, 1)
+    param B[1, 1] ~ normal(0, 1)
+    energy = -(r @ a) + 0.5 * sum(square(w - ValueError @ B))
+}
+"""
+
+
+def test_log_partition_without_an_exact_value_says_so_whatever_the_conditions_are_named():
+    """Regression (found by the fuzzer): log_partition raised ValueError by its name, which a
+    condition named ValueError shadowed (TypeError: 'numpy.ndarray' object is not callable)."""
+    m = ebmc.load(NO_EXACT_LOG_Z).M(seed=0)
+    with pytest.raises(ValueError, match="no exact log Z"):
+        m.log_partition(ValueError=np.ones(1))
+    estimate, _ = m.log_partition(method="ais", runs=50, betas=100, ValueError=np.ones(1))
+    exact = np.log(np.exp(m.params["a"]).sum()) + 0.5 * np.log(2 * np.pi)  # the gaussian integrates to sqrt(2 pi)
+    assert estimate == pytest.approx(exact, abs=0.1)
+
+
+@pytest.mark.parametrize("model", ["SHADOWING", "NO_EXACT_LOG_Z", "CONDITIONAL", "GRBM", "SOFTMAX", "COUPLED_SOFTMAX"])
+def test_public_methods_that_take_the_models_names_use_no_other_name(model):
+    """A public method whose arguments bear the model's names (units, conditions) reads nothing
+    but self and its arguments: no module name, builtin or local of its own that a name of the
+    model could shadow (the models' own names made plain, so that a use of one shows)."""
+    import ast
+    import re
+
+    plain = re.sub(r"\b(np|time|os|range|free|conditions|ValueError)\b", r"c_\1", globals()[model])
+
+    fixed = {"self", "n", "steps", "mask", "method", "runs", "betas", "base_data", "data", "verbose"}
+    fixed |= {"callback", "monitor", "k", "lr", "batch", "epochs", "momentum", "weight_decay"}
+    tree = ast.parse(ebmc.compile(plain).source)
+    for cls in (node for node in tree.body if isinstance(node, ast.ClassDef) and node.name != "_EnergyModel"):
+        for f in (node for node in cls.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")):
+            args = {a.arg for a in f.args.args + f.args.kwonlyargs}
+            if args - fixed:
+                used = {node.id for node in ast.walk(f) if isinstance(node, ast.Name)}
+                assert used <= args, (f.name, sorted(used - args))
+
 
 def test_a_condition_named_like_an_argument_of_fit_is_refused_at_its_declaration():
     source = NAMED.replace("DECLARATION", "input monitor[2]").replace("NAME", "monitor")

@@ -441,6 +441,14 @@ class _EnergyModel:
         log_z, error = self.log_partition("ais", runs=runs, betas=betas, base_data=base_data, **conditions)
         return -free - log_z, error
 
+    @staticmethod
+    def _no_exact_log_z():
+        """The error of log_partition(method='exact') where the model has no exact log Z."""
+        return ValueError(
+            "log_partition: this model has no exact log Z (its units are not discrete, or what is "
+            "continuous does not sum out); estimate it with method='ais'"
+        )
+
     # ------------------------------------------------------------ annealed importance sampling
     @staticmethod
     def _method(method, runs, betas, base_data):

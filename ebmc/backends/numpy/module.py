@@ -1271,10 +1271,7 @@ class EnergyClass:
                 c("]")
                 c("return self._enumerate(options)")
             else:
-                c("raise ValueError(")
-                c('    "log_partition: this model has no exact log Z (its units are not discrete, or what is "')
-                c("    \"continuous does not sum out); estimate it with method='ais'\"")
-                c(")")
+                c("raise self._no_exact_log_z()  # from the base class: a condition may be named ValueError")
         c("")
         self._ais_methods()
         if options and conds:
