@@ -898,6 +898,12 @@ class ModelDriver:
         groups = [k for k in cls.variables if k not in self.conds]
         if self.conds:
             self.owner.counts["classes with conditions"] += 1
+        for kind in sorted({self.types[k] for k in groups}):
+            self.owner.counts[f"classes with {kind} groups"] += 1
+        if any(not hasattr(m, f"mean_{k}") for k in groups):
+            self.owner.counts["classes with coupled groups"] += 1
+        if all(k in self.visible for k in groups):
+            self.owner.counts["fully visible classes"] += 1
         rows = int(self.rng.integers(1, 9))
         single = self.rng.random() < 0.15
         batch = {k: self.units(k, rows) for k in cls.variables}
