@@ -136,6 +136,35 @@ def test_a_gaussian_model_trains_and_takes_any_real_data(grbm):
     assert np.all(np.isfinite(grbm.complete(np.array([True, False, True]), v=data[:4])))
 
 
+PRECISION_OF_A_CONDITION = """
+model m {
+    visible s : gaussian
+    hidden h : bernoulli
+    input b
+    param w = 0.5
+    energy = 0.5 * exp(tanh(b)) * square(s) - w * h
+}
+"""
+
+
+def test_a_gaussian_group_whose_condition_sets_its_precision_alone():
+    """Regression (found by the fuzzer): the mean of s is 0 whatever b is, and had no batch axis
+    while its precision exp(tanh(b)) had one: mean_s gave one number for a batch, and sample_s,
+    sample, complete, fit and AIS failed (a float has no dtype; a batch broadcast to a scalar)."""
+    m = ebmc.load(PRECISION_OF_A_CONDITION).M(seed=0)
+    b = np.array([0.0, 1.0, -2.0])
+    np.testing.assert_array_equal(m.mean_s(b=b), np.zeros(3))
+    draws = m.sample_s(b=np.repeat(b, 20000)).reshape(3, 20000)
+    np.testing.assert_allclose(draws.var(axis=1), np.exp(-np.tanh(b)), rtol=0.05)
+    exact = np.log1p(np.exp(0.5)) + 0.5 * np.log(2 * np.pi / np.exp(np.tanh(b)))
+    np.testing.assert_allclose(m.log_partition(b=b), exact, rtol=1e-12)
+    estimate, _ = m.log_partition(method="ais", runs=50, betas=200, b=b)
+    np.testing.assert_allclose(estimate, exact, atol=0.1)
+    assert m.sample(4, steps=3, b=b[0]).shape == (4,)
+    assert np.all(np.isfinite(m.complete(np.array([True, False, False]), s=draws[:, 0], b=b)))
+    assert len(m.fit(draws[0, :30], b=0.5, epochs=1)) == 1
+
+
 # ---------------------------------------------------------------- softmax
 @pytest.fixture(scope="module")
 def srbm():

@@ -362,16 +362,29 @@ class EnergyClass:
             c(f"return {call}")
         c("")
 
-    def _graph_method(self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str, inplace=False) -> None:
-        """A private method computing one output of g from batches of the vars `args`."""
+    def _graph_method(
+        self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str, inplace=False, dims=None
+    ) -> None:
+        """A private method computing one output of g from batches of the vars `args` (with `dims`,
+        the output is a batch of that shape, even where it has no batch axis of its own)."""
         c = self.code
         c(f"def {name}({', '.join(['self', *map(self.local, args)])}):")
         with c.indent():
             c.docstring(doc)
             self._unpack_params(g)
             result = self._emit(g, {output: g.graph["outputs"][output]}, inplace=inplace)
-            c(f"return {result[output]}")
+            code = result[output] if dims is None else self.batched_output(g, output, result[output], dims)
+            c(f"return {code}")
         c("")
+
+    def batched_output(self, g: nx.DiGraph, output: str, code: str, dims) -> str:
+        """The code of g's output `output` (just emitted), broadcast to (batch,) + dims where it has no
+        batch axis of its own: a conditional's mean or field that folds to a number, or reads params
+        alone, while its precision reads a condition (`0.5 * exp(x) * square(v)`)."""
+        if batched_nodes(g)[g.graph["outputs"][output]]:
+            return code
+        shape = f"({self.ctx.batch_size},) + self._shape({tuple(dims)!r})"
+        return f"np.broadcast_to(np.asarray({code}, dtype=self.dtype), {shape})"
 
     def call(self, kind: str, name: str, count: str, rename: dict | None = None) -> str:
         """`self._mean_X(...)` or `self._sample_X(...)` with the units the conditional reads (their
@@ -554,7 +567,8 @@ class EnergyClass:
         needs = SAMPLERS[grp.unit.sample][1]
         if args:
             self._public(f"mean_{name}", args, doc, f"self._call(self._mean_{name}, {self.kwargs(args)})")
-            self._graph_method(f"_mean_{name}", args, what + (f"\n{tail}" if tail else ""), g, "mean", inplace=True)
+            doc = what + (f"\n{tail}" if tail else "")
+            self._graph_method(f"_mean_{name}", args, doc, g, "mean", inplace=True, dims=grp.dims)
             self._public(f"sample_{name}", args, draw, f"self._call(self._sample_{name}, {self.kwargs(args)})")
         else:  # the group interacts with no other: its conditional is its marginal, the same for all
             for kind, text in (("mean", doc), ("sample", draw)):
@@ -577,10 +591,12 @@ class EnergyClass:
                 self._unpack_params(g)
                 wanted = {k: outputs[k] for k in needs if k in outputs}
                 result = self._emit(g, wanted)
+                first = needs[0]
                 if not args:  # the same for every sample: one row per sample
-                    first = needs[0]
                     shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
                     result[first] = f"np.broadcast_to({result[first]}, {shape})"
+                else:
+                    result[first] = self.batched_output(g, first, result[first], grp.dims)
                 c(f"return {self.draw(name, **result)}")
         c("")
 
@@ -823,7 +839,11 @@ class EnergyClass:
                 result = self._emit(g, wanted)
                 c("f0, p0 = base")
                 shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
-                field = f"({result['field']})" if args else f"np.broadcast_to({result['field']}, {shape})"
+                field = (
+                    f"({self.batched_output(g, 'field', result['field'], grp.dims)})"
+                    if args
+                    else f"np.broadcast_to({result['field']}, {shape})"
+                )
                 c(f"field = beta * {field} + (1.0 - beta) * f0")
                 if "precision" in result:
                     c(f"precision = beta * ({result['precision']}) + (1.0 - beta) * p0")
