@@ -1106,9 +1106,12 @@ class Oracle:
         y = points[-1]
         predicted = c - f @ y + 0.5 * np.einsum("i,...ij,j->...", y, H, y)
         if not np.allclose(predicted, E[..., -1], rtol=1e-7, atol=1e-7):
-            return None  # not quadratic in the gaussian units together (two gaussian groups that meet)
+            self.d.owner.counts["oracle: not quadratic in the gaussian units together"] += 1
+            return None  # two gaussian groups that meet
         if np.linalg.eigvalsh(H).min() <= 1e-6:
+            self.d.owner.counts["oracle: no finite integral at its params"] += 1
             return None  # no finite integral at these params
+        self.d.owner.counts["oracle: gaussian units integrated out"] += 1
         mean = np.linalg.solve(H, f[..., None])[..., 0]
         log_w = -c + 0.5 * (f * mean).sum(axis=-1) + 0.5 * g * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(H)[1]
         start = 0
