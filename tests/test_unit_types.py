@@ -305,6 +305,37 @@ def test_a_gaussian_group_coupled_with_a_zero_diagonal_compiles_and_samples_its_
     np.testing.assert_allclose(np.cov(draws.T), np.linalg.inv(precision), atol=0.05)
 
 
+COUPLED_GAUSSIAN_OF_A_CONDITION = """
+model cgc {
+    dim n = 3
+    visible v[n] : gaussian
+    input b
+    param L[n, n] ~ normal(0, 0.3) : symmetric, zero_diagonal
+    param a[n] ~ normal(0, 1)
+    energy = 0.5 * exp(b) * sum(square(v)) - 0.5 * v @ L @ v - a @ v
+}
+"""
+
+
+def test_a_coupled_gaussian_group_whose_hessian_reads_a_condition_samples_its_normal():
+    """Regression (found by the fuzzer): the Hessian exp(b) I - L reads the condition, so it is
+    no constant to sweep with, and the sweep of a group without a constant Hessian enumerated the
+    unit's values, which a gaussian unit has none of (ValueError from np.stack in sample, complete,
+    fit and AIS). Each unit's field and precision now come from the energy at three values."""
+    m = ebmc.load(COUPLED_GAUSSIAN_OF_A_CONDITION).Cgc(seed=4)
+    for b in (0.0, 0.7):
+        precision = np.exp(b) * np.eye(3) - m.params["L"]
+        mean = np.linalg.solve(precision, m.params["a"])
+        draws = m.sample(20000, steps=30, b=b)
+        np.testing.assert_allclose(draws.mean(axis=0), mean, atol=0.05)
+        np.testing.assert_allclose(np.cov(draws.T), np.linalg.inv(precision), atol=0.05)
+        log_z = 0.5 * mean @ m.params["a"] + 0.5 * np.linalg.slogdet(2 * np.pi * np.linalg.inv(precision))[1]
+        estimate, _ = m.log_partition(method="ais", runs=100, betas=500, b=np.array([b]))
+        assert estimate[0] == pytest.approx(log_z, abs=0.1)
+    assert np.all(np.isfinite(m.complete(np.array([True, False, True]), steps=4, v=draws[:2], b=0.0)))
+    assert len(m.fit(draws[:50], b=0.0, epochs=1)) == 1
+
+
 # ---------------------------------------------------------------- a unit type that does not fit
 MISFIT = """model m {
     V

@@ -708,6 +708,8 @@ class EnergyClass:
                     with c.indent():
                         self._unit_loop(name, None)
                 c(f"return state.reshape({x}.shape)")
+            elif not grp.unit.discrete and not grp.unit.onehot:
+                self._coupled_continuous(name, others)
             else:
                 onehot = grp.unit.onehot
                 energy_args = list(self.m.units) + list(self.m.inputs)
@@ -1013,6 +1015,56 @@ class EnergyClass:
                     c.wrapped(f"{x} = self._gibbs_{name}(", items, ")")
             c(f"return {', '.join(state)}")
         c("")
+
+    def _coupled_continuous(self, name: str, others: list[str]) -> None:
+        """The body of `_gibbs_X` for a group of continuous units (gaussian) whose Hessian reads other
+        groups or conditions: each unit's field and precision from the energy at three of its values."""
+        c = self.code
+        x = self.local(name)
+        unit = self.a.groups[name].unit.name
+        call_args = ", ".join(
+            "state.reshape(" + f"{x}.shape)" if n == name else self.local(n)
+            for n in list(self.m.units) + list(self.m.inputs)
+        )
+        c.docstring(
+            f"One sequential Gibbs sweep over the units of {name}, given {', '.join(others) or 'the params'}:\n"
+            f"for each unit j in turn, its field f_j (-dE/d{name}_j at {name}_j = 0) and precision p_j\n"
+            f"(d2E/d{name}_j2) from the energy at {name}_j = -1, 0, 1 (the others as they are; exact, the\n"
+            f"energy being quadratic in {name}, whose Hessian here reads other groups or conditions), and\n"
+            f"{name}_j drawn from its conditional. Units where keep is True keep their values. Vectorised\n"
+            "over the batch."
+        )
+        c("count = " + f"{x}.shape[0]")
+        c(f"state = {x}.reshape(count, -1).copy()")
+        c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(state.shape)")
+        c("if beta is not None:")
+        with c.indent():
+            c("f0, p0 = (np.broadcast_to(b, " + f"{x}.shape[1:]).ravel() for b in base)")
+        c("for j in range(state.shape[1]):")
+        with c.indent():
+            c("old = state[:, j].copy()")
+            c("energies = []")
+            c("for value in (-1.0, 0.0, 1.0):")
+            with c.indent():
+                c("state[:, j] = value")
+                c(f"energies.append(self._energy({call_args}))")
+            c("low, middle, high = energies")
+            c("field = 0.5 * (low - high)")
+            c("precision = low + high - 2.0 * middle")
+            c("if beta is not None:  # beta * E + (1 - beta) * E0")
+            with c.indent():
+                c("field = beta * field + (1.0 - beta) * f0[j]")
+                c("precision = beta * precision + (1.0 - beta) * p0[j]")
+            c("if not np.all(precision > 0):")
+            with c.indent():
+                c(
+                    f'raise ValueError(f"the params give the {unit} units of {name} a curvature '
+                    f"d2E/d{name}2 that is not positive (found "
+                    '{precision.min():g}): the distribution has no finite normaliser")'
+                )
+            c(f"new = self._draw_{name}(field, precision)")
+            c("state[:, j] = new if keep is None else np.where(keep[:, j], old, new)")
+        c(f"return state.reshape({x}.shape)")
 
     def reads(self, name: str) -> list[str]:
         """The unit groups and conditions a draw of group `name` reads (its own state first, where
