@@ -336,6 +336,17 @@ def test_a_coupled_gaussian_group_whose_hessian_reads_a_condition_samples_its_no
     assert len(m.fit(draws[:50], b=0.0, epochs=1)) == 1
 
 
+def test_a_coupled_gaussian_group_whose_hessian_is_not_positive_definite_is_refused_when_sampled():
+    """Its diagonal is positive, but 1 - L has a negative eigenvalue: the Gibbs chain ran off to
+    infinity (an overflow in sample, and AIS returned an estimate of 1e86 without a word)."""
+    m = ebmc.load(COUPLED_GAUSSIAN).Cg(seed=0)
+    m.params["L"][...] = 3.0 * (1 - np.eye(3))
+    with pytest.raises(ValueError, match="not positive definite"):
+        m.sample(3, steps=200)
+    with pytest.raises(ValueError, match="not positive definite"):
+        m.log_partition(method="ais", runs=3, betas=50)
+
+
 # ---------------------------------------------------------------- a unit type that does not fit
 MISFIT = """model m {
     V

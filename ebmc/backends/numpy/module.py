@@ -686,6 +686,14 @@ class EnergyClass:
                             f"d2E/d{name}2 that is not positive (its smallest diagonal entry is "
                             '{diagonal.min():g}): the distribution has no finite normaliser")'
                         )
+                    c("lowest = np.linalg.eigvalsh(coupling)[0]")
+                    c("if not lowest > 0:  # else the chain runs off to infinity")
+                    with c.indent():
+                        c(
+                            f'raise ValueError(f"the params give the {grp.unit.name} units of {name} a curvature '
+                            f"d2E/d{name}2 that is not positive definite (its smallest eigenvalue is "
+                            '{lowest:g}): the distribution has no finite normaliser")'
+                        )
                 c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(count, -1)")
                 c(f"fields = (field + diagonal * state).T.copy()  # f0_j + H_jj {name}_j, one row per unit")
                 c("keep = None if keep is None else keep.T")
