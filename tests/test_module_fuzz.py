@@ -204,7 +204,7 @@ class ModelWriter:
             k = self.rng.choice([2, 3, 3]) if r < 0.8 or not self.dims else self.rng.choice(list(self.dims))
             return (k,) if r < 0.5 else (self.size(), k)
         if unit in ("gaussian", "real"):
-            return () if r < 0.25 else (self.size(),)
+            return () if r < 0.25 else (self.size(),) if r < 0.9 else (self.size(), self.size())
         if r < 0.2:
             return ()
         if r < 0.85:
@@ -786,7 +786,7 @@ ALLOWED = {  # the ValueErrors a valid call may end in, by method: what the docs
 # any call that samples a coupled gaussian group whose params make a curvature non-positive (docs/units.md)
 SAMPLED = ("curvature",)
 AIS = {"runs": 3, "betas": 6}  # the driver's AIS calls: finite numbers of the right shapes, soon
-ORACLE_AIS = {"runs": 32, "betas": 300}  # the oracle's, against enumeration: 0.3 nats + 5 standard errors
+ORACLE_AIS = {"runs": 32, "betas": 300}  # the oracle's, against enumeration: 0.3 nats + 5 standard errors, |log Z| < 30
 
 
 class ModelDriver:
@@ -1156,8 +1156,9 @@ class Oracle:
         log_z = log_z if conds else log_z[0]
         if hasattr(m, "log_partition"):
             self.close("log_partition", lambda: m.log_partition(**conds), log_z)
+            # AIS from a base of independent units: 300 temperatures suffice where log Z is moderate
             out = strict_call(m.log_partition, method="ais", **ORACLE_AIS, **conds)
-            if out.returned:
+            if out.returned and np.max(np.abs(log_z)) < 30:
                 self.d.owner.counts["oracle comparisons"] += 1
                 estimate, error = out.value
                 if np.any(np.abs(estimate - log_z) > 0.3 + 5 * np.asarray(error)):
