@@ -185,7 +185,8 @@ def changes(model, before: tuple) -> str | None:
     return None
 
 
-# the unit types beyond the two binary ones, coupled groups and conditions, as bases to mutate
+# the unit types beyond the two binary ones, coupled groups and conditions, as bases to mutate (no
+# division: an edit of a number could make a divisor 0, and the model's own energy infinite)
 GRBM = (EXAMPLES / "grbm.ebm").read_text()
 BM = (EXAMPLES / "bm.ebm").read_text()
 SOFTMAX = """model srbm {
@@ -209,8 +210,8 @@ CONDITIONAL = """model crbm {
     param W[n, 2] ~ normal(0, 0.5)
     param A[c, n] ~ normal(0, 0.5)
     param B[c, 2] ~ normal(0, 0.5)
-    param s[n] = 1
-    energy = 0.5 * sum(square(v - x @ A) / square(s)) - v @ W @ h - x @ B @ h
+    param s[n] = 0
+    energy = 0.5 * sum(square(v - x @ A) * exp(s)) - v @ W @ h - x @ B @ h
     train pcd(k=1, lr=0.01, batch=10, epochs=2)
 }
 """
