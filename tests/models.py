@@ -183,3 +183,35 @@ def changes(model, before: tuple) -> str | None:
     if model.rng.bit_generator.state != state:
         return "the random state advanced"
     return None
+
+
+# the unit types beyond the two binary ones, coupled groups and conditions, as bases to mutate (no
+# division: an edit of a number could make a divisor 0, and the model's own energy infinite)
+GRBM = (EXAMPLES / "grbm.ebm").read_text()
+BM = (EXAMPLES / "bm.ebm").read_text()
+SOFTMAX = """model srbm {
+    dim items = 3
+    dim k = 3
+    visible r[items, k] : softmax
+    hidden h[2] : bernoulli
+    param W[items, k, 2] ~ normal(0, 0.5)
+    param a[items, k] ~ normal(0, 0.5)
+    param b[2] = 0
+    energy = -sum(a * r) - (b @ h) - sum(r * (W @ h))
+    train cd(k=1, lr=0.05, batch=10, epochs=2)
+}
+"""
+CONDITIONAL = """model crbm {
+    dim n = 3
+    dim c = 2
+    visible v[n] : gaussian
+    hidden h[2] : spin
+    input x[c]
+    param W[n, 2] ~ normal(0, 0.5)
+    param A[c, n] ~ normal(0, 0.5)
+    param B[c, 2] ~ normal(0, 0.5)
+    param s[n] = 0
+    energy = 0.5 * sum(square(v - x @ A) * exp(s)) - v @ W @ h - x @ B @ h
+    train pcd(k=1, lr=0.01, batch=10, epochs=2)
+}
+"""

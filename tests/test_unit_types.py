@@ -136,6 +136,35 @@ def test_a_gaussian_model_trains_and_takes_any_real_data(grbm):
     assert np.all(np.isfinite(grbm.complete(np.array([True, False, True]), v=data[:4])))
 
 
+PRECISION_OF_A_CONDITION = """
+model m {
+    visible s : gaussian
+    hidden h : bernoulli
+    input b
+    param w = 0.5
+    energy = 0.5 * exp(tanh(b)) * square(s) - w * h
+}
+"""
+
+
+def test_a_gaussian_group_whose_condition_sets_its_precision_alone():
+    """Regression (found by the fuzzer): the mean of s is 0 whatever b is, and had no batch axis
+    while its precision exp(tanh(b)) had one: mean_s gave one number for a batch, and sample_s,
+    sample, complete, fit and AIS failed (a float has no dtype; a batch broadcast to a scalar)."""
+    m = ebmc.load(PRECISION_OF_A_CONDITION).M(seed=0)
+    b = np.array([0.0, 1.0, -2.0])
+    np.testing.assert_array_equal(m.mean_s(b=b), np.zeros(3))
+    draws = m.sample_s(b=np.repeat(b, 20000)).reshape(3, 20000)
+    np.testing.assert_allclose(draws.var(axis=1), np.exp(-np.tanh(b)), rtol=0.05)
+    exact = np.log1p(np.exp(0.5)) + 0.5 * np.log(2 * np.pi / np.exp(np.tanh(b)))
+    np.testing.assert_allclose(m.log_partition(b=b), exact, rtol=1e-12)
+    estimate, _ = m.log_partition(method="ais", runs=50, betas=200, b=b)
+    np.testing.assert_allclose(estimate, exact, atol=0.1)
+    assert m.sample(4, steps=3, b=b[0]).shape == (4,)
+    assert np.all(np.isfinite(m.complete(np.array([True, False, False]), s=draws[:, 0], b=b)))
+    assert len(m.fit(draws[0, :30], b=0.5, epochs=1)) == 1
+
+
 # ---------------------------------------------------------------- softmax
 @pytest.fixture(scope="module")
 def srbm():
@@ -243,6 +272,16 @@ def test_complete_clamps_the_kept_units_of_a_coupled_group():
     np.testing.assert_allclose(got[0, ~mask], expected, atol=0.04)
 
 
+def test_a_machine_without_params_or_dims_saves_and_loads(tmp_path):
+    """Regression (found by the fuzzer): a fully visible machine of fixed couplings has nothing to
+    save; save wrote an empty .npz archive, which load refused as not written by save."""
+    m = ebmc.load("model m {\n    visible t[2, 2] : spin\n    energy = -(sum(t) ** 2)\n}\n").M(seed=0)
+    assert m.params == {} and m.dims == {}
+    assert m.load(m.save(tmp_path / "m.npz")) is m
+    # sum(t) is -4, -2, 0, 2 or 4 in 1, 4, 6, 4 and 1 states
+    assert m.log_partition() == pytest.approx(np.log(2 * np.exp(16) + 8 * np.exp(4) + 6), rel=1e-12)
+
+
 COUPLED_GAUSSIAN = """
 model cg {
     dim n = 3
@@ -264,6 +303,48 @@ def test_a_gaussian_group_coupled_with_a_zero_diagonal_compiles_and_samples_its_
     draws = m.sample(20000, steps=30)
     np.testing.assert_allclose(draws.mean(axis=0), np.linalg.solve(precision, m.params["a"]), atol=0.05)
     np.testing.assert_allclose(np.cov(draws.T), np.linalg.inv(precision), atol=0.05)
+
+
+COUPLED_GAUSSIAN_OF_A_CONDITION = """
+model cgc {
+    dim n = 3
+    visible v[n] : gaussian
+    input b
+    param L[n, n] ~ normal(0, 0.3) : symmetric, zero_diagonal
+    param a[n] ~ normal(0, 1)
+    energy = 0.5 * exp(b) * sum(square(v)) - 0.5 * v @ L @ v - a @ v
+}
+"""
+
+
+def test_a_coupled_gaussian_group_whose_hessian_reads_a_condition_samples_its_normal():
+    """Regression (found by the fuzzer): the Hessian exp(b) I - L reads the condition, so it is
+    no constant to sweep with, and the sweep of a group without a constant Hessian enumerated the
+    unit's values, which a gaussian unit has none of (ValueError from np.stack in sample, complete,
+    fit and AIS). Each unit's field and precision now come from the energy at three values."""
+    m = ebmc.load(COUPLED_GAUSSIAN_OF_A_CONDITION).Cgc(seed=4)
+    for b in (0.0, 0.7):
+        precision = np.exp(b) * np.eye(3) - m.params["L"]
+        mean = np.linalg.solve(precision, m.params["a"])
+        draws = m.sample(20000, steps=30, b=b)
+        np.testing.assert_allclose(draws.mean(axis=0), mean, atol=0.05)
+        np.testing.assert_allclose(np.cov(draws.T), np.linalg.inv(precision), atol=0.05)
+        log_z = 0.5 * mean @ m.params["a"] + 0.5 * np.linalg.slogdet(2 * np.pi * np.linalg.inv(precision))[1]
+        estimate, _ = m.log_partition(method="ais", runs=100, betas=500, b=np.array([b]))
+        assert estimate[0] == pytest.approx(log_z, abs=0.1)
+    assert np.all(np.isfinite(m.complete(np.array([True, False, True]), steps=4, v=draws[:2], b=0.0)))
+    assert len(m.fit(draws[:50], b=0.0, epochs=1)) == 1
+
+
+def test_a_coupled_gaussian_group_whose_hessian_is_not_positive_definite_is_refused_when_sampled():
+    """Its diagonal is positive, but 1 - L has a negative eigenvalue: the Gibbs chain ran off to
+    infinity (an overflow in sample, and AIS returned an estimate of 1e86 without a word)."""
+    m = ebmc.load(COUPLED_GAUSSIAN).Cg(seed=0)
+    m.params["L"][...] = 3.0 * (1 - np.eye(3))
+    with pytest.raises(ValueError, match="not positive definite"):
+        m.sample(3, steps=200)
+    with pytest.raises(ValueError, match="not positive definite"):
+        m.log_partition(method="ais", runs=3, betas=50)
 
 
 # ---------------------------------------------------------------- a unit type that does not fit
@@ -437,6 +518,103 @@ def test_a_condition_is_given_to_every_method_and_never_sampled():
     np.testing.assert_array_equal(got[:, [0, 2]], data[:3, [0, 2]])
 
 
+SHADOWING = """
+model m {
+    visible v[3] : bernoulli
+    hidden h[2] : bernoulli
+    input np[2]
+    input time
+    input os
+    input range
+    input free
+    input conditions
+    param W[3, 2] ~ normal(0, 0.5)
+    param A[2, 3] ~ normal(0, 0.5)
+    param L[3, 3] ~ normal(0, 0.5) : symmetric, zero_diagonal
+    energy = -(v @ W @ h) - np @ A @ v - (time + os - range + free + conditions) * sum(h) - 0.5 * v @ L @ v
+    train pcd(k=1, lr=0.05, batch=10, epochs=2)
+}
+"""
+
+
+def test_conditions_named_like_the_modules_own_names_shadow_none_of_them():
+    """Regression: fit read numpy and time through the names `np` and `time`, sample called `range`
+    and log_prob kept F in a local `free`, while their arguments bore the conditions' names: fit
+    failed (AttributeError), sample too, and log_prob(free=...) was wrong. The public methods
+    now pass the conditions on as a dict, to methods that take no name of the model."""
+    m = ebmc.load(SHADOWING).M(seed=0)
+    rng = np.random.default_rng(0)
+    conditions = {"np": rng.normal(size=(2, 2))} | {k: rng.normal(size=2) for k in SHADOWING_SCALARS}
+    V = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
+    for i in range(2):
+        row = {k: x[i] for k, x in conditions.items()}
+        E = np.array([[m.energy(v=v, h=h, **row) for h in H2] for v in V])
+        exact = np.log(np.exp(-E).sum(axis=1)) - np.log(np.exp(-E).sum())
+        rows = {k: np.repeat(x[None], 8, axis=0) for k, x in row.items()}
+        np.testing.assert_allclose(m.log_prob(v=V, **rows), exact, rtol=1e-12)
+        log_p, _ = m.log_prob(v=V[2], method="ais", runs=50, betas=300, **row)
+        assert log_p == pytest.approx(exact[2], abs=0.15)
+    data = (rng.random((20, 3)) < 0.5).astype(float)
+    many = {"np": rng.normal(size=(20, 2))} | {k: rng.normal(size=20) for k in SHADOWING_SCALARS}
+    assert len(m.fit(data, **many)) == 2
+    assert m.sample(2, steps=3, **conditions).shape == (2, 3)
+    got = m.complete(np.array([True, False, True]), steps=5, v=data[:2], **conditions)
+    np.testing.assert_array_equal(got[:, [0, 2]], data[:2, [0, 2]])
+
+
+SHADOWING_SCALARS = ("time", "os", "range", "free", "conditions")
+
+NO_EXACT_LOG_Z = """
+model m {
+    visible r[2] : softmax
+    visible w[1] : gaussian
+    input ValueError[1]
+    param a[2] ~ normal(0, 1)
+    param B[1, 1] ~ normal(0, 1)
+    energy = -(r @ a) + 0.5 * sum(square(w - ValueError @ B))
+}
+"""
+
+
+def test_log_partition_without_an_exact_value_says_so_whatever_the_conditions_are_named():
+    """Regression (found by the fuzzer): log_partition raised ValueError by its name, which a
+    condition named ValueError shadowed (TypeError: 'numpy.ndarray' object is not callable)."""
+    m = ebmc.load(NO_EXACT_LOG_Z).M(seed=0)
+    with pytest.raises(ValueError, match="no exact log Z"):
+        m.log_partition(ValueError=np.ones(1))
+    estimate, _ = m.log_partition(method="ais", runs=50, betas=100, ValueError=np.ones(1))
+    exact = np.log(np.exp(m.params["a"]).sum()) + 0.5 * np.log(2 * np.pi)  # the gaussian integrates to sqrt(2 pi)
+    assert estimate == pytest.approx(exact, abs=0.1)
+
+
+@pytest.mark.parametrize("model", ["SHADOWING", "NO_EXACT_LOG_Z", "CONDITIONAL", "GRBM", "SOFTMAX", "COUPLED_SOFTMAX"])
+def test_public_methods_that_take_the_models_names_use_no_other_name(model):
+    """A public method whose arguments bear the model's names (units, conditions) reads nothing
+    but self and its arguments: no module name, builtin or local of its own that a name of the
+    model could shadow (the models' own names made plain, so that a use of one shows)."""
+    import ast
+    import re
+
+    plain = re.sub(r"\b(np|time|os|range|free|conditions|ValueError)\b", r"c_\1", globals()[model])
+
+    fixed = {"self", "n", "steps", "mask", "method", "runs", "betas", "base_data", "data", "verbose"}
+    fixed |= {"callback", "monitor", "k", "lr", "batch", "epochs", "momentum", "weight_decay"}
+    tree = ast.parse(ebmc.compile(plain).source)
+    for cls in (node for node in tree.body if isinstance(node, ast.ClassDef) and not node.name.startswith("_")):
+        for f in (node for node in cls.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")):
+            args = {a.arg for a in f.args.args + f.args.kwonlyargs}
+            if args - fixed:
+                used = {node.id for node in ast.walk(f) if isinstance(node, ast.Name)}
+                assert used <= args, (f.name, sorted(used - args))
+
+
+def test_a_condition_named_like_an_argument_of_fit_is_refused_at_its_declaration():
+    source = NAMED.replace("DECLARATION", "input monitor[2]").replace("NAME", "monitor")
+    with pytest.raises(ebmc.EbmcError, match="an argument of fit") as info:
+        ebmc.compile(source)
+    assert info.value.line == 5
+
+
 # ---------------------------------------------------------------- annealed importance sampling
 def test_ais_agrees_with_enumeration_on_an_rbm_of_20_by_10():
     m = ebmc.load(Path(__file__).parents[1] / "examples" / "rbm.ebm", n_visible=20, n_hidden=10).Rbm(seed=0)
@@ -567,3 +745,34 @@ def test_softmax_units_that_interact_are_drawn_one_unit_at_a_time():
     mask = np.array([True, False, True])
     got = m.complete(mask, steps=100, r=R[:2])
     np.testing.assert_array_equal(got[:, mask], R[:2][:, mask])
+
+
+APART = """
+model apart {
+    dim items = 2
+    dim k = 3
+    visible r[items, k] : softmax
+    hidden h[2] : bernoulli
+    param M[items, items] ~ normal(0, 1) : symmetric, zero_diagonal
+    param A[k, k] ~ normal(0, 1)
+    param b[2] ~ normal(0, 1)
+    energy = -sum((M @ r) * (r @ A)) - b @ h
+}
+"""
+
+
+def test_interacting_softmax_units_whose_field_reads_no_other_group_are_drawn_given_all_of_them():
+    """Regression (found by the fuzzer): a group drawn from the energy at each of its values was
+    given only the groups its field reads, but the energy reads every group: sample, complete,
+    fit and AIS of a model where r and h do not meet ended in a NameError."""
+    m = ebmc.load(APART).Apart(seed=0)
+    R = onehots(2, 3)
+    E = np.array([[m.energy(r=r, h=h) for h in H2] for r in R])
+    exact = np.exp(-E).sum(axis=1) / np.exp(-E).sum()
+    draws = m.sample(20000, steps=20)
+    index = draws.argmax(axis=-1) @ np.array([3, 1])
+    assert 0.5 * np.abs(np.bincount(index, minlength=9) / len(draws) - exact).sum() < 0.04
+    estimate, _ = m.log_partition(method="ais", runs=50, betas=300)
+    assert abs(estimate - np.log(np.exp(-E).sum())) < 0.1
+    assert np.all(m.complete(np.array([True, False]), steps=5, r=R[:3]).sum(axis=-1) == 1)
+    assert len(m.fit(R, epochs=1)) == 1

@@ -301,7 +301,7 @@ class _Model:
         target = self._npz_name(path, "path")
         resize = self._flag("resize", resize)
         with open(target, "rb") as file:
-            if file.read(4) != b"PK\x03\x04":
+            if file.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):  # an archive; an empty one: no params, no dims
                 raise ValueError(f"{target}: not a file written by save (an .npz archive of dims and params)")
             file.seek(0)
             try:  # numpy reads the open file, so that a damaged archive cannot leave it open
@@ -536,6 +536,24 @@ class _EnergyModel(_Model):
             used = set(colour[linked[j]].tolist())
             colour[j] = next(c for c in range(size) if c not in used)
         return [np.flatnonzero(colour == c) for c in range(colour.max() + 1)]
+
+    def _log_prob(self, arrays, conditions, method, runs, betas, base_data):
+        """log_prob's work, given its arrays and conditions as dicts name -> array (apart from the
+        names of the model, which its arguments bear)."""
+        method = self._method(method, runs, betas, base_data)
+        free = self._call(self._free_energy, **arrays, **conditions)
+        if method == "exact":
+            return -free - self.log_partition(**conditions)
+        log_z, error = self.log_partition("ais", runs=runs, betas=betas, base_data=base_data, **conditions)
+        return -free - log_z, error
+
+    @staticmethod
+    def _no_exact_log_z():
+        """The error of log_partition(method='exact') where the model has no exact log Z."""
+        return ValueError(
+            "log_partition: this model has no exact log Z (its units are not discrete, or what is "
+            "continuous does not sum out); estimate it with method='ais'"
+        )
 
     # ------------------------------------------------------------ annealed importance sampling
     @staticmethod

@@ -54,6 +54,7 @@ CONDITION_ARGUMENTS = {
     "n": "the first argument of sample(n, ...)",
     "verbose": "an argument of fit",
     "callback": "an argument of fit",
+    "monitor": "an argument of fit",
 }
 
 ENUMERATION_LIMIT = 2**20  # states log_partition may enumerate
@@ -324,16 +325,29 @@ class ClassWriter:
             c(f"return {call}")
         c("")
 
-    def _graph_method(self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str, inplace=False) -> None:
-        """A private method computing one output of g from batches of the vars `args`."""
+    def _graph_method(
+        self, name: str, args: list[str], doc: str, g: nx.DiGraph, output: str, inplace=False, dims=None
+    ) -> None:
+        """A private method computing one output of g from batches of the vars `args` (with `dims`,
+        the output is a batch of that shape, even where it has no batch axis of its own)."""
         c = self.code
         c(f"def {name}({', '.join(['self', *map(self.local, args)])}):")
         with c.indent():
             c.docstring(doc)
             self._unpack_params(g)
             result = self._emit(g, {output: g.graph["outputs"][output]}, inplace=inplace)
-            c(f"return {result[output]}")
+            code = result[output] if dims is None else self.batched_output(g, output, result[output], dims)
+            c(f"return {code}")
         c("")
+
+    def batched_output(self, g: nx.DiGraph, output: str, code: str, dims) -> str:
+        """The code of g's output `output` (just emitted), broadcast to (batch,) + dims where it has no
+        batch axis of its own: a conditional's mean or field that folds to a number, or reads params
+        alone, while its precision reads a condition (`0.5 * exp(x) * square(v)`)."""
+        if batched_nodes(g)[g.graph["outputs"][output]]:
+            return code
+        shape = f"({self.ctx.batch_size},) + self._shape({tuple(dims)!r})"
+        return f"np.broadcast_to(np.asarray({code}, dtype=self.dtype), {shape})"
 
     def return_dict(self, result: dict) -> None:
         """`return {'W': ..., ...}`, one line per output, of what _emit returned."""
@@ -415,12 +429,17 @@ class EnergyClass(ClassWriter):
             return ""
         return f"\nThe conditions {', '.join(self.conds)}: one sample (the same for every row) or {rows} rows."
 
-    def conditions_code(self, rows: str) -> None:
-        """Check the conditions given to a method and make each a batch of `rows` rows."""
+    def conditions_code(self, rows: str, given: str | None = None) -> None:
+        """Check the conditions given to a method (`given`: the code of their dict, by default the
+        method's keyword arguments) and make each a batch of `rows` rows."""
         if self.conds:
-            given = ", ".join(f"{x!r}: {self.names.exact(x)}" for x in self.conds)
+            given = given or self.conditions_dict()
             targets = ", ".join(self.local(x) for x in self.conds)
-            self.code(f"{targets}{',' if len(self.conds) == 1 else ''} = self._conditions({{{given}}}, {rows})")
+            self.code(f"{targets}{',' if len(self.conds) == 1 else ''} = self._conditions({given}, {rows})")
+
+    def conditions_dict(self) -> str:
+        """`{'x': x}`: the conditions a public method takes as keyword arguments, as a dict."""
+        return "{" + ", ".join(f"{x!r}: {self.names.exact(x)}" for x in self.conds) + "}"
 
     def call(self, kind: str, name: str, count: str, rename: dict | None = None) -> str:
         """`self._mean_X(...)` or `self._sample_X(...)` with the units the conditional reads (their
@@ -566,7 +585,8 @@ class EnergyClass(ClassWriter):
         needs = SAMPLERS[grp.unit.sample][1]
         if args:
             self._public(f"mean_{name}", args, doc, f"self._call(self._mean_{name}, {self.kwargs(args)})")
-            self._graph_method(f"_mean_{name}", args, what + (f"\n{tail}" if tail else ""), g, "mean", inplace=True)
+            doc = what + (f"\n{tail}" if tail else "")
+            self._graph_method(f"_mean_{name}", args, doc, g, "mean", inplace=True, dims=grp.dims)
             self._public(f"sample_{name}", args, draw, f"self._call(self._sample_{name}, {self.kwargs(args)})")
         else:  # the group interacts with no other: its conditional is its marginal, the same for all
             for kind, text in (("mean", doc), ("sample", draw)):
@@ -589,10 +609,12 @@ class EnergyClass(ClassWriter):
                 self._unpack_params(g)
                 wanted = {k: outputs[k] for k in needs if k in outputs}
                 result = self._emit(g, wanted)
+                first = needs[0]
                 if not args:  # the same for every sample: one row per sample
-                    first = needs[0]
                     shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
                     result[first] = f"np.broadcast_to({result[first]}, {shape})"
+                else:
+                    result[first] = self.batched_output(g, first, result[first], grp.dims)
                 c(f"return {self.draw(name, **result)}")
         c("")
 
@@ -682,6 +704,14 @@ class EnergyClass(ClassWriter):
                             f"d2E/d{name}2 that is not positive (its smallest diagonal entry is "
                             '{diagonal.min():g}): the distribution has no finite normaliser")'
                         )
+                    c("lowest = np.linalg.eigvalsh(coupling)[0]")
+                    c("if not lowest > 0:  # else the chain runs off to infinity")
+                    with c.indent():
+                        c(
+                            f'raise ValueError(f"the params give the {grp.unit.name} units of {name} a curvature '
+                            f"d2E/d{name}2 that is not positive definite (its smallest eigenvalue is "
+                            '{lowest:g}): the distribution has no finite normaliser")'
+                        )
                 c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(count, -1)")
                 c(f"fields = (field + diagonal * state).T.copy()  # f0_j + H_jj {name}_j, one row per unit")
                 c("keep = None if keep is None else keep.T")
@@ -709,6 +739,8 @@ class EnergyClass(ClassWriter):
                     with c.indent():
                         self._unit_loop(name, None)
                 c(f"return state.reshape({x}.shape)")
+            elif not grp.unit.discrete and not grp.unit.onehot:
+                self._coupled_continuous(name, others)
             else:
                 onehot = grp.unit.onehot
                 energy_args = list(self.m.units) + list(self.m.inputs)
@@ -877,7 +909,11 @@ class EnergyClass(ClassWriter):
                 result = self._emit(g, wanted)
                 c("f0, p0 = base")
                 shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
-                field = f"({result['field']})" if args else f"np.broadcast_to({result['field']}, {shape})"
+                field = (
+                    f"({self.batched_output(g, 'field', result['field'], grp.dims)})"
+                    if args
+                    else f"np.broadcast_to({result['field']}, {shape})"
+                )
                 c(f"field = beta * {field} + (1.0 - beta) * f0")
                 if "precision" in result:
                     c(f"precision = beta * ({result['precision']}) + (1.0 - beta) * p0")
@@ -1048,13 +1084,63 @@ class EnergyClass(ClassWriter):
             c(f"return {', '.join(state)}")
         c("")
 
+    def _coupled_continuous(self, name: str, others: list[str]) -> None:
+        """The body of `_gibbs_X` for a group of continuous units (gaussian) whose Hessian reads other
+        groups or conditions: each unit's field and precision from the energy at three of its values."""
+        c = self.code
+        x = self.local(name)
+        unit = self.a.groups[name].unit.name
+        call_args = ", ".join(
+            "state.reshape(" + f"{x}.shape)" if n == name else self.local(n)
+            for n in list(self.m.units) + list(self.m.inputs)
+        )
+        c.docstring(
+            f"One sequential Gibbs sweep over the units of {name}, given {', '.join(others) or 'the params'}:\n"
+            f"for each unit j in turn, its field f_j (-dE/d{name}_j at {name}_j = 0) and precision p_j\n"
+            f"(d2E/d{name}_j2) from the energy at {name}_j = -1, 0, 1 (the others as they are; exact, the\n"
+            f"energy being quadratic in {name}, whose Hessian here reads other groups or conditions), and\n"
+            f"{name}_j drawn from its conditional. Units where keep is True keep their values. Vectorised\n"
+            "over the batch."
+        )
+        c("count = " + f"{x}.shape[0]")
+        c(f"state = {x}.reshape(count, -1).copy()")
+        c("keep = None if keep is None else np.broadcast_to(keep, " + f"{x}.shape).reshape(state.shape)")
+        c("if beta is not None:")
+        with c.indent():
+            c("f0, p0 = (np.broadcast_to(b, " + f"{x}.shape[1:]).ravel() for b in base)")
+        c("for j in range(state.shape[1]):")
+        with c.indent():
+            c("old = state[:, j].copy()")
+            c("energies = []")
+            c("for value in (-1.0, 0.0, 1.0):")
+            with c.indent():
+                c("state[:, j] = value")
+                c(f"energies.append(self._energy({call_args}))")
+            c("low, middle, high = energies")
+            c("field = 0.5 * (low - high)")
+            c("precision = low + high - 2.0 * middle")
+            c("if beta is not None:  # beta * E + (1 - beta) * E0")
+            with c.indent():
+                c("field = beta * field + (1.0 - beta) * f0[j]")
+                c("precision = beta * precision + (1.0 - beta) * p0[j]")
+            c("if not np.all(precision > 0):")
+            with c.indent():
+                c(
+                    f'raise ValueError(f"the params give the {unit} units of {name} a curvature '
+                    f"d2E/d{name}2 that is not positive (found "
+                    '{precision.min():g}): the distribution has no finite normaliser")'
+                )
+            c(f"new = self._draw_{name}(field, precision)")
+            c("state[:, j] = new if keep is None else np.where(keep[:, j], old, new)")
+        c(f"return state.reshape({x}.shape)")
+
     def reads(self, name: str) -> list[str]:
         """The unit groups and conditions a draw of group `name` reads (its own state first, where
         its units interact)."""
         grp = self.a.groups[name]
         if grp.independent:
             return self.inputs_of(self.a.graphs[f"conditional_{name}"])
-        if f"coupling_{name}" in self.a.graphs:
+        if name in self.fast_coupled():  # from the field and the Hessian: what the field reads
             return [name, *[a for a in self.inputs_of(self.a.graphs[f"field_{name}"]) if a != name]]
         return [name, *[a for a in self.m.variables if a != name]]  # the energy at each value: all of them
 
@@ -1135,9 +1221,17 @@ class EnergyClass(ClassWriter):
                 + " with n rows."
                 + self.conditions_doc("n")
             )
+            if conds:  # the conditions bear the model's names: the work is done apart from them
+                c(f"return self._sample(n, steps, {self.conditions_dict()})")
+        if conds:
+            c("")
+            c("def _sample(self, n, steps, conditions):")
+        with c.indent():
+            if conds:
+                c.docstring("sample, given the conditions as a dict name -> array.")
             c('n = self._samples("n", n)')
             c('steps = 1000 if steps is None else self._count("steps", steps)')
-            self.conditions_code("n")
+            self.conditions_code("n", "conditions")
             self._start_states("n")
             self.couplings_line()
             c("for _ in range(steps):")
@@ -1261,15 +1355,9 @@ class EnergyClass(ClassWriter):
                     "method='exact'; with method='ais', log Z is estimated by annealed importance sampling\n"
                     "(see log_partition) and the result is (log p, the standard error of log Z)."
                 )
-                c("method = self._method(method, runs, betas, base_data)")
-                c(f"free = self._call(self._free_energy, {self.kwargs(args)})")
-                z_args = ", ".join(f"{self.names.exact(x)}={self.names.exact(x)}" for x in conds)
-                c("if method == 'exact':")
-                with c.indent():
-                    c(f"return -free - self.log_partition({z_args})")
-                settings = "runs=runs, betas=betas, base_data=base_data"
-                c(f"log_z, error = self.log_partition('ais', {z_args + ', ' if z_args else ''}{settings})")
-                c("return -free - log_z, error")
+                arrays = "{" + ", ".join(f"{x!r}: {self.names.exact(x)}" for x in vis) + "}"
+                given = self.conditions_dict() if conds else "{}"
+                c(f"return self._log_prob({arrays}, {given}, method, runs, betas, base_data)")
             c("")
         sides = {
             "visible": "the visible units (the hidden ones summed out by F(v))" if self.a.hidden else "every unit",
@@ -1323,10 +1411,7 @@ class EnergyClass(ClassWriter):
                 c("]")
                 c("return self._enumerate(options)")
             else:
-                c("raise ValueError(")
-                c('    "log_partition: this model has no exact log Z (its units are not discrete, or what is "')
-                c("    \"continuous does not sum out); estimate it with method='ais'\"")
-                c(")")
+                c("raise self._no_exact_log_z()  # from the base class: a condition may be named ValueError")
         c("")
         self._ais_methods()
         if options and conds:

@@ -153,6 +153,17 @@ class ContrastiveDivergence:
                 "rate far too large), they are put back as they were before that epoch and fit raises\n"
                 "ValueError."
             )
+            if cls.conds:  # the conditions bear the model's names: the work is done apart from them
+                given = ", ".join(f"{x!r}: {cls.names.exact(x)}" for x in cls.conds)
+                passed = [f"{k}={k}" for k in [*defaults, "verbose", "callback", "monitor"]]
+                c.wrapped("return self._fit(", ["data", "mask", f"{{{given}}}", *passed], ")")
+        if cls.conds:
+            c("")
+            private = ["self", "data", "mask", "conditions", *defaults, "verbose", "callback", "monitor"]
+            c.wrapped("def _fit(", private, "):")
+        with c.indent():
+            if cls.conds:
+                c.docstring("fit, given the conditions as a dict name -> array.")
             c.wrapped(f"{keys} = self._settings(", [f"{k}={k}" for k in defaults], ")")
             c('verbose = self._flag("verbose", verbose)')
             c("monitor = self._check_monitor(monitor)")
@@ -164,9 +175,8 @@ class ContrastiveDivergence:
                 c(f"{every[v]} = arrays[{v!r}]")
             c(f"n = {every[vis[0]]}.shape[0]")
             if cls.conds:
-                given = ", ".join(f"{x!r}: {cls.names.exact(x)}" for x in cls.conds)
                 held = ", ".join(conditions[x] for x in cls.conds)
-                c(f"{held}{',' if len(cls.conds) == 1 else ''} = self._conditions({{{given}}}, n)")
+                c(f"{held}{',' if len(cls.conds) == 1 else ''} = self._conditions(conditions, n)")
             c("velocity = {name: np.zeros_like(p) for name, p in self.params.items()}")
             c("watch = self.rng.choice(n, size=min(n, 256), replace=False)")
             chained = cls.swept()
