@@ -203,7 +203,7 @@ def backward_dot(chain, title: str) -> graphviz.Digraph:
     printer = LabelPrinter(g)
     for n in chain.forward:
         lines, style = printer.label(n)
-        if g.nodes[n]["op"] not in ("var", "const", "numel"):
+        if not printer.entry(n).leaf:  # an operation: its definition from its operands' names
             lines = [chain.definition(n), fmt(g.nodes[n]["shape"])]
         style = dict(style)
         if n == chain.loss:

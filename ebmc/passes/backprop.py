@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from ..ir.graph import Builder, in_order, leaves
+from ..ir.graph import Builder, in_order, leaves, op_table
 from ..ir.lower import model_graph
 from ..ir.printing import TextPrinter
 from .autodiff import Backward, backward
@@ -49,7 +49,10 @@ class ChainRule:
         """The formula of node n, each forward node written by its name and the adjoint of each
         node of `primed` by the adjoint's name; with `expand`, n itself is written out even
         where it has a name."""
-        names = {m: t for m, t in self.names.items() if self.graph.nodes[m]["op"] != "const"}
+        ops = op_table()
+        names = {
+            m: t for m, t in self.names.items() if ops[self.graph.nodes[m]["op"]].named or self.graph.nodes[m]["args"]
+        }
         for m in primed:
             a = self.table.adjoint[m]
             if not self.graph.nodes[a]["args"]:  # a number (L' = 1) is written as itself
@@ -108,10 +111,11 @@ def _candidates(first: str):
 
 
 def _names(g, forward, loss, layers: dict, taken: set, root: str) -> dict:
+    ops = op_table()
     names = {}
     for n in forward:
         d = g.nodes[n]
-        if d["op"] == "var":
+        if ops[d["op"]].named:
             names[n] = d["name"]
     for name, n in layers.items():
         if n in set(forward):
@@ -119,6 +123,6 @@ def _names(g, forward, loss, layers: dict, taken: set, root: str) -> dict:
     names.setdefault(loss, root)
     fresh = (v for v in (f"v{k}" for k in range(1, 1 << 30)) if v not in taken)
     for n in forward:
-        if n not in names and g.nodes[n]["op"] not in ("const", "numel"):
+        if n not in names and not ops[g.nodes[n]["op"]].leaf:  # numbers are written as themselves
             names[n] = next(fresh)
     return names

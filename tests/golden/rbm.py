@@ -538,6 +538,16 @@ class _EnergyModel(_Model):
         return count
 
     @staticmethod
+    def _check_precision(name, precision):
+        """A quadratic group's precision d2E/dX2 must be positive for exp(-E) to have a finite integral."""
+        if not np.all(precision > 0):
+            smallest = np.min(precision) if np.size(precision) else float("nan")
+            raise ValueError(
+                f"the params give the units of {name} a curvature d2E/d{name}2 that is not positive "
+                f"(its smallest entry is {smallest:g}): the distribution has no finite normaliser"
+            )
+
+    @staticmethod
     def _check_monitor(value):
         """fit's `monitor`: a whole number >= 0 (every how many epochs the metrics are computed)."""
         return _check_option("monitor", value, (True, 0, True, None))

@@ -583,10 +583,14 @@ class EnergyClass(ClassWriter):
         draw = f"A draw of {name} ~ p({name} | {given}), unit by unit independent, with mean mean_{name}."
         c = self.code
         needs = SAMPLERS[grp.unit.sample][1]
+        quadratic = "precision" in outputs and grp.unit.form == "quadratic"
         if args:
             self._public(f"mean_{name}", args, doc, f"self._call(self._mean_{name}, {self.kwargs(args)})")
             doc = what + (f"\n{tail}" if tail else "")
-            self._graph_method(f"_mean_{name}", args, doc, g, "mean", inplace=True, dims=grp.dims)
+            if quadratic:
+                self._checked_mean(name, args, doc, g)
+            else:
+                self._graph_method(f"_mean_{name}", args, doc, g, "mean", inplace=True, dims=grp.dims)
             self._public(f"sample_{name}", args, draw, f"self._call(self._sample_{name}, {self.kwargs(args)})")
         else:  # the group interacts with no other: its conditional is its marginal, the same for all
             for kind, text in (("mean", doc), ("sample", draw)):
@@ -608,7 +612,15 @@ class EnergyClass(ClassWriter):
             else:
                 self._unpack_params(g)
                 wanted = {k: outputs[k] for k in needs if k in outputs}
-                result = self._emit(g, wanted)
+                if quadratic:  # the precision is checked before the draw divides by it
+                    c("with np.errstate(divide='ignore', invalid='ignore'):  # a precision <= 0 is refused below")
+                    with c.indent():
+                        result = self._emit(g, wanted)
+                        c(f"{', '.join(result)} = {', '.join(result.values())}")
+                    c(f"self._check_precision({name!r}, precision)")
+                    result = {k: k for k in result}
+                else:
+                    result = self._emit(g, wanted)
                 first = needs[0]
                 if not args:  # the same for every sample: one row per sample
                     shape = f"(count,) + self._shape({tuple(grp.dims)!r})"
@@ -616,6 +628,22 @@ class EnergyClass(ClassWriter):
                 else:
                     result[first] = self.batched_output(g, first, result[first], grp.dims)
                 c(f"return {self.draw(name, **result)}")
+        c("")
+
+    def _checked_mean(self, name: str, args: list[str], doc: str, g: nx.DiGraph) -> None:
+        """`_mean_X` of a quadratic group: field / precision, refused where the precision is not positive."""
+        c = self.code
+        c(f"def _mean_{name}({', '.join(['self', *map(self.local, args)])}):")
+        with c.indent():
+            c.docstring(doc)
+            self._unpack_params(g)
+            outputs = g.graph["outputs"]
+            c("with np.errstate(divide='ignore', invalid='ignore'):  # a precision <= 0 is refused below")
+            with c.indent():
+                result = self._emit(g, {"mean": outputs["mean"], "precision": outputs["precision"]})
+                c(f"mean, precision = {result['mean']}, {result['precision']}")
+            c(f"self._check_precision({name!r}, precision)")
+            c(f"return {self.batched_output(g, 'mean', 'mean', self.a.groups[name].dims)}")
         c("")
 
     def _coupled(self, name: str) -> None:
