@@ -79,6 +79,7 @@ class Net:
     targets: list = field(default_factory=list)
     dims: dict = field(default_factory=dict)
     fixed: set = field(default_factory=set)
+    attrs: dict = field(default_factory=dict)  # param -> its attributes
     positive: list = field(default_factory=list)  # dense layers of log and sqrt: W >= 0, b = 1
 
 
@@ -152,7 +153,13 @@ class Writer:
                 act = rng.choice(["tanh", "sigmoid", act]) if k > 2 else act
             return self.dense(cur, n, act), n
         if choice < 0.7:
-            w = self.param((k, n), "~ normal(0, 0.5)")
+            attrs = rng.choice(["", "", ": symmetric", ": zero_diagonal", ": symmetric, zero_diagonal"])
+            if n == k and attrs and k > 1:  # a square matrix, kept symmetric or with a zero diagonal
+                w = self.param((k, n), "~ normal(0, 0.5)", fixed=False)
+                self.net.params[-1] += f" {attrs}"
+                self.net.attrs[w] = attrs
+            else:
+                w = self.param((k, n), "~ normal(0, 0.5)")
             bias = f" + {self.param((n,), '= 0')}" if rng.random() < 0.6 else ""
             f = rng.choice([k2 for k2 in SAFE if k2 not in ("exp",)] + ["exp"])
             return self.layer(SAFE[f].format(f"{cur} @ {w}{bias}")), n
@@ -421,6 +428,10 @@ def drive(module, writer: Writer, rng: np.random.Generator):
     history = out.value
     expect(len(history) == 2 and non_finite(history, "history") is None, f"history {history}")
     expect(non_finite(m.params, "params") is None, "params after fit not finite")
+    for name, attrs in net.attrs.items():
+        w = m.params[name]
+        expect("symmetric" not in attrs or np.array_equal(w, w.T), f"{name} not symmetric after fit")
+        expect("zero_diagonal" not in attrs or not np.diagonal(w).any(), f"{name} diagonal not 0 after fit")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "net.npz")
         out = strict_file_call(m.save, path)
@@ -446,7 +457,7 @@ def drive(module, writer: Writer, rng: np.random.Generator):
     for d in net.targets:
         if d.kind in ("onehot", "binary"):
             badt = dict(t)
-            badt[d.name] = t[d.name] * 0.5
+            badt[d.name] = np.full_like(t[d.name], 0.5)
             refused(f"grad with a {d.kind} target of 0.5", m.grad, m, **x, **badt)
             if d.kind == "onehot":
                 badt[d.name] = np.ones_like(t[d.name])
