@@ -166,7 +166,9 @@ class Writer:
         same = [p for p, m in previous if m == k and p != cur]
         if choice < 0.85 and same:
             other = rng.choice(same)
-            return self.layer(rng.choice([f"{cur} * {other}", f"{cur} + {other}", f"tanh({cur}) * sigmoid({other})"])), k
+            return self.layer(
+                rng.choice([f"{cur} * {other}", f"{cur} + {other}", f"tanh({cur}) * sigmoid({other})"])
+            ), k
         form = rng.choice(
             [
                 lambda: f"{cur} * {self.param((k,), '= 1')}",
@@ -275,7 +277,9 @@ class Writer:
             ]
         )
         body = [f"input {x.name}{self.shape(x.shape)}" for x in net.inputs]
-        body += [f"target {t.name}{self.shape(t.shape)}" + (f" : {t.kind}" if t.kind != "real" else "") for t in net.targets]
+        body += [
+            f"target {t.name}{self.shape(t.shape)}" + (f" : {t.kind}" if t.kind != "real" else "") for t in net.targets
+        ]
         body += net.params + net.lines + [f"loss = {loss}"] + ([train] if train else [])
         body = [f"dim {d} = {n}" for d, n in net.dims.items()] + body
         return "model net {\n" + "".join(f"    {line}\n" for line in body) + "}\n"
@@ -333,7 +337,10 @@ def call(fn, *args, **kwargs):
 def refused(what, fn, m, *args, **kwargs):
     before = {k: v.copy() for k, v in m.params.items()}, m.rng.bit_generator.state
     out = strict_call(fn, *args, **kwargs)
-    expect(out.refused, f"{what}: expected ValueError/TypeError, got {out.error!r}" + (" (returned)" if out.returned else ""))
+    expect(
+        out.refused,
+        f"{what}: expected ValueError/TypeError, got {out.error!r}" + (" (returned)" if out.returned else ""),
+    )
     expect(m.rng.bit_generator.state == before[1], f"{what}: the rng changed")
     for k, v in before[0].items():
         expect(np.array_equal(m.params[k], v), f"{what}: param {k} changed")
@@ -391,7 +398,10 @@ def drive(module, writer: Writer, rng: np.random.Generator):
                     numeric[i] = (up - down) / 2e-6
                     kink[i] = abs(up + down - 2 * centre) > 1e-9
                 err = np.where(kink, -1, np.abs(g[k] - numeric) - (1e-5 + 1e-4 * np.abs(numeric)))
-                expect(err.max(initial=-1) <= 0, f"grad[{k}] {g[k].ravel()[:6]} != central differences {numeric.ravel()[:6]}")
+                expect(
+                    err.max(initial=-1) <= 0,
+                    f"grad[{k}] {g[k].ravel()[:6]} != central differences {numeric.ravel()[:6]}",
+                )
         pred = call(m.predict, **inputs)
         for name in outputs:
             shape = out_shapes[name]
