@@ -139,7 +139,15 @@ class Writer:
             k = rng.randint(1, 4)
             w = self.param((x.shape[1], k), "~ normal(0, 0.5)")
             u = self.param((x.shape[0],), "~ normal(0, 0.5)")
-            form = rng.choice([f"{u} @ tanh({x.name} @ {w})", f"tanh({u} @ {x.name}) @ {w}", f"{u} @ ({x.name} @ {w})"])
+            form = rng.choice(
+                [
+                    f"{u} @ tanh({x.name} @ {w})",
+                    f"tanh({u} @ {x.name}) @ {w}",
+                    f"{u} @ ({x.name} @ {w})",
+                    f"(({x.name}.T @ {u}) @ {w}) / 2",
+                    f"-(tanh({x.name}.T) @ {u}) @ {w}",
+                ]
+            )
             return self.layer(form), k
         return x.name, x.shape[0]
 
@@ -173,6 +181,8 @@ class Writer:
             [
                 lambda: f"{cur} * {self.param((k,), '= 1')}",
                 lambda: f"{cur} + sum({cur}) / {k}",
+                lambda: f"{self.param((), '= 0.7')} * tanh({cur}) ** 2 - {cur} / 3",
+                lambda: f"-{cur} * sigmoid({cur})",
                 lambda: f"tanh({cur}) * mean({cur})",
                 lambda: f"{cur} - logsumexp({cur})" if k > 1 else f"{cur} * {cur}",  # k = 1: exactly 0
             ]
@@ -205,7 +215,12 @@ class Writer:
                 y = self.layer(f"softmax({z})", "output")
             else:  # any y in (0, 1)
                 y = self.layer(f"0.98 * sigmoid({z}) + 0.01", "output")
-            loss = f"cross_entropy({y}, {t.name})"
+            if rng.random() < 0.2:  # soft labels: a real target
+                t.kind = "soft"
+            if z is not None and rng.random() < 0.3:
+                loss = rng.choice([f"-sum({t.name} * log(softmax({z})))", f"-sum({t.name} * log({y}))"])
+            else:
+                loss = f"cross_entropy({y}, {t.name})"
         elif kind == "bce":
             c = rng.randint(1, 3)
             t.shape, t.kind = (c,), "binary"
@@ -220,6 +235,8 @@ class Writer:
             )()
             y = self.layer(form, "output")
             loss = f"binary_cross_entropy({y}, {t.name})"
+            if rng.random() < 0.2:
+                loss = f"-mean({t.name} * log({y}) + (1 - {t.name}) * log(1 - {y}))"
         elif kind == "mse":
             if rng.random() < 0.25:
                 t.shape = ()
@@ -249,7 +266,8 @@ class Writer:
         rng, net = self.rng, self.net
         for _ in range(rng.randint(1, 2)):
             shape = rng.choice([(rng.randint(1, 4),)] * 3 + [(), (rng.randint(1, 3), rng.randint(1, 3))])
-            net.inputs.append(Data(self.fresh("x"), shape))
+            kind = rng.choice(["real"] * 4 + ["binary"] + (["onehot"] if shape else []))
+            net.inputs.append(Data(self.fresh("x"), shape, kind))
         vectors = [self.vector_of_input(x) for x in net.inputs]
         if len(vectors) == 2:  # join both inputs in one layer
             (a, ka), (b, kb) = vectors
@@ -262,6 +280,8 @@ class Writer:
             cur, k = self.hidden(cur, k, previous)
             previous.append((cur, k))
         heads = [self.head(cur, k) for _ in range(rng.choice([1, 1, 2]))]
+        if rng.random() < 0.2:  # an output the loss does not read
+            self.layer(rng.choice([f"tanh({cur})", f"{heads[0][0]} * 2", f"sum({cur})"]), "output")
         loss = " + ".join(term for _, term in heads)
         trained = [p.split()[1].split("[")[0] for p in net.params if ": fixed" not in p]
         if trained and rng.random() < 0.25:
@@ -276,9 +296,12 @@ class Writer:
                 f"train adam(lr=0.01, batch={rng.randint(1, 4)})",
             ]
         )
-        body = [f"input {x.name}{self.shape(x.shape)}" for x in net.inputs]
+        body = [
+            f"input {x.name}{self.shape(x.shape)}" + (f" : {x.kind}" if x.kind != "real" else "") for x in net.inputs
+        ]
         body += [
-            f"target {t.name}{self.shape(t.shape)}" + (f" : {t.kind}" if t.kind != "real" else "") for t in net.targets
+            f"target {t.name}{self.shape(t.shape)}" + (f" : {t.kind}" if t.kind not in ("real", "soft") else "")
+            for t in net.targets
         ]
         body += net.params + net.lines + [f"loss = {loss}"] + ([train] if train else [])
         body = [f"dim {d} = {n}" for d, n in net.dims.items()] + body
@@ -310,6 +333,8 @@ def mutated(source: str, rng: random.Random) -> str:
 # ---------------------------------------------------------------- data
 def sample(d: Data, rows, rng: np.random.Generator):
     shape = ((rows,) if rows else ()) + d.shape
+    if d.kind == "soft":
+        return rng.dirichlet(np.ones(d.shape[-1]), shape[:-1])
     if d.kind == "onehot":
         return np.eye(d.shape[-1])[rng.integers(0, d.shape[-1], shape[:-1])]
     if d.kind == "binary":
