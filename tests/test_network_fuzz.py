@@ -378,7 +378,23 @@ def mean_loss(m, data):
 def drive(module, writer: Writer, rng: np.random.Generator):
     net = writer.net
     (cls,) = module.MODELS.values()
-    m = call(cls, seed=0)
+    dims = {}
+    if net.dims and rng.random() < 0.4:  # another size for one dim, at construction
+        name = sorted(net.dims)[rng.integers(len(net.dims))]
+        old = net.dims[name]
+        dims = {name: old + 1 if old < 4 else 2}
+        resized = {old: dims[name]}
+        net = Net(
+            lines=net.lines,
+            params=net.params,
+            inputs=[Data(d.name, tuple(resized.get(n, n) for n in d.shape), d.kind) for d in net.inputs],
+            targets=[Data(d.name, tuple(resized.get(n, n) for n in d.shape), d.kind) for d in net.targets],
+            dims=net.dims,
+            fixed=net.fixed,
+            attrs=net.attrs,
+            positive=net.positive,
+        )
+    m = call(cls, seed=0, **dims)
     for name in net.positive:
         np.abs(m.params[f"{name}_W"], out=m.params[f"{name}_W"])
         m.params[f"{name}_b"][...] = 1
@@ -473,7 +489,7 @@ def drive(module, writer: Writer, rng: np.random.Generator):
         if out.error:
             raise out.error
         saved = {k: v.copy() for k, v in m.params.items()}
-        other = call(cls, seed=1)
+        other = call(cls, seed=1, **dims)
         out = strict_file_call(other.load, path)
         if out.error:
             raise out.error
@@ -502,12 +518,17 @@ def drive(module, writer: Writer, rng: np.random.Generator):
     refused("grad of no rows", m.grad, m, **{k: v[:0] for k, v in x.items()}, **{k: v[:0] for k, v in t.items()})
 
     # float32 runs too
-    m32 = call(cls, seed=0, dtype="float32")
+    m32 = call(cls, seed=0, dtype="float32", **dims)
     for name in net.positive:
         np.abs(m32.params[f"{name}_W"], out=m32.params[f"{name}_W"])
         m32.params[f"{name}_b"][...] = 1
     out = call(m32.loss, **x, **t)
     expect(non_finite(out, "float32 loss") is None, non_finite(out, "float32 loss"))
+    out = strict_call(m32.fit, xs, ts, epochs=1, batch=4, lr=1e-3)
+    if out.error is not None:
+        raise out.error
+    expect(all(p.dtype == np.float32 for p in m32.params.values()), "float32 params after fit not float32")
+    expect(non_finite(m32.params, "float32 params") is None, "float32 params not finite after fit")
 
 
 def run_case(source: str, writer: Writer | None, seed: int) -> str | None:
