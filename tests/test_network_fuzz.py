@@ -305,7 +305,8 @@ class Writer:
         ]
         body += net.params + net.lines + [f"loss = {loss}"] + ([train] if train else [])
         body = [f"dim {d} = {n}" for d, n in net.dims.items()] + body
-        return "model net {\n" + "".join(f"    {line}\n" for line in body) + "}\n"
+        self.source_text = "model net {\n" + "".join(f"    {line}\n" for line in body) + "}\n"
+        return self.source_text
 
 
 def mutated(source: str, rng: random.Random) -> str:
@@ -495,6 +496,32 @@ def drive(module, writer: Writer, rng: np.random.Generator):
             raise out.error
         for k, v in saved.items():
             expect(np.array_equal(other.params[k], v), f"load: {k} differs")
+
+    # one step of the training loop (_backward, its sums over the batch) is -lr times `grad`'s gradient
+    step = call(cls, seed=0, **dims)
+    for name in net.positive:
+        np.abs(step.params[f"{name}_W"], out=step.params[f"{name}_W"])
+        step.params[f"{name}_b"][...] = 1
+    before = {k: v.copy() for k, v in step.params.items()}
+    g = call(step.grad, **x, **t)
+    start = mean_loss(step, {**x, **t})
+    sgd = "train sgd" in writer.source_text
+    settings = dict(momentum=0.0, nesterov=False) if sgd else {}
+    history = call(step.fit, xs, ts, epochs=1, batch=8, lr=1e-3, **settings)
+    expect(abs(history[0]["loss"] - start) <= 1e-9 * (1 + abs(start)), f"fit's loss {history[0]} != {start}")
+    for k, v in before.items():
+        if k not in g:
+            expect(np.array_equal(step.params[k], v), f"fit changed the fixed param {k}")
+            continue
+        delta = -1e-3 * (g[k] if sgd else g[k] / (np.abs(g[k]) + 1e-8))
+        if k in net.attrs:  # the step, then the constraint
+            delta = 0.5 * (delta + delta.T) if "symmetric" in net.attrs[k] else delta
+            if "zero_diagonal" in net.attrs[k]:
+                np.fill_diagonal(delta, 0)
+        expect(
+            np.allclose(step.params[k] - v, delta, rtol=1e-6, atol=1e-12),
+            f"one fit step of {k}: {(step.params[k] - v).ravel()[:6]} != {delta.ravel()[:6]}",
+        )
 
     # invalid calls
     first = net.inputs[0]
