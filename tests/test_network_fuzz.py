@@ -40,7 +40,7 @@ from models import non_finite, strict_call, strict_file_call
 
 import ebmc
 
-CASES = int(os.environ.get("EBMC_NET_FUZZ_CASES", "60"))
+CASES = int(os.environ.get("EBMC_NET_FUZZ_CASES", "150"))
 SEED = int(os.environ.get("EBMC_NET_FUZZ_SEED", "1"))
 ROWS = 5
 
@@ -314,9 +314,25 @@ def mutated(source: str, rng: random.Random) -> str:
     lines = source.splitlines()
     i = rng.randrange(1, len(lines) - 1)
     line = lines[i]
-    edit = rng.choice(["size", "name", "drop", "swap"])
+    edit = rng.choice(["size", "name", "drop", "swap", "function", "number", "token"])
     words = line.split()
-    if edit == "size":
+    functions = [*ELEMENTWISE, "softmax", "identity", "sum", "mean", "logsumexp", "dense", "cross_entropy", "mse"]
+    present = [f for f in functions if f in line]
+    if edit == "function" and present:
+        line = line.replace(rng.choice(present), rng.choice([*functions, "binary_cross_entropy", "foo", "glorot"]), 1)
+    elif edit == "number":
+        line = line.replace(
+            rng.choice([c for c in "0123456789" if c in line] or ["1"]), rng.choice(["0", "-1", "1.5"]), 1
+        )
+    elif edit == "token":
+        spots = [i for i, c in enumerate(line) if c in "([,)@*+=:"] or [len(line) - 1]
+        i2 = rng.choice(spots)
+        line = (
+            line[:i2]
+            + rng.choice(["", ".T", ")", "(", ",", " @ ", " x1", "[2]", " : fixed", " : onehot"])
+            + line[i2 + 1 :]
+        )
+    elif edit == "size":
         line = line.replace(rng.choice([c for c in "1234" if c in line] or ["1"]), str(rng.randint(5, 7)), 1)
     elif edit == "name":
         line = line.replace("h", "q", 1) if "h" in line else line + " q"
@@ -438,7 +454,7 @@ def drive(module, writer: Writer, rng: np.random.Generator):
                     down = mean_loss(m, data)
                     p[i] = old
                     numeric[i] = (up - down) / 2e-6
-                    kink[i] = abs(up + down - 2 * centre) > 1e-9
+                    kink[i] = abs(up + down - 2 * centre) > 1e-11  # one-sided slopes 1e-5 apart
                 err = np.where(kink, -1, np.abs(g[k] - numeric) - (1e-5 + 1e-4 * np.abs(numeric)))
                 expect(
                     err.max(initial=-1) <= 0,
@@ -590,7 +606,7 @@ def cases(count: int, seed: int):
         rng = random.Random(seed * 100003 + i)
         writer = Writer(rng)
         source = writer.source()
-        if i % 4 == 3:
+        if i % 3 == 2:
             yield mutated(source, rng), None, i
         else:
             yield source, writer, i
