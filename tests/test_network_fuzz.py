@@ -3,12 +3,18 @@ driven on random valid and invalid data.
 
 What must hold for every source:
 - `compile` returns a module, or raises an EbmcError with a line and a column inside the file
-  (mutated sources: a wrong size, an unknown name, a token dropped); never another exception;
+  (mutated sources: a wrong size, an unknown name or function, a number, a token dropped,
+  added or changed, lines swapped); never another exception;
 - the module imports and `forward`, `loss`, `grad`, `predict`, `fit` (2 epochs, a few rows),
-  `save` and `load`, on valid random data (inputs real; targets onehot, binary or real as
-  declared), one sample and a batch, return finite numbers of the right shapes: `predict` class
-  indices for an output paired with a onehot target, `grad` one array per trained param (not the
-  fixed ones), saved params loaded back equal;
+  `save` and `load`, on valid random data (inputs and targets onehot, binary or real as
+  declared; soft labels for real targets of a cross-entropy), one sample and a batch, return
+  finite numbers of the right shapes: `predict` class indices for an output paired with a onehot target, `grad` one array per trained param (not the
+  fixed ones), saved params loaded back equal, symmetric and zero_diagonal params kept so by fit,
+  also at other dims given at construction and in float32;
+- one step of `fit` (one batch of all rows) moves every trained param by -lr times `grad`'s
+  gradient (sgd) or by -lr * g / (|g| + eps) (the first Adam step), and reports the loss `loss`
+  gives; fixed params stay;
+- `derive` (text and LaTeX) of every valid source gives its text;
 - on every model (they are small; float64) `grad` agrees with central differences of the
   module's own `loss`, the mean over the batch;
 - invalid calls (a wrong shape, a NaN, a target outside its data type, settings out of range)
@@ -19,8 +25,12 @@ sums of layers, `exp`, `log(sigmoid(..))`, `log(1 + square(..))`, ...), 1-2 outp
 loss (`cross_entropy` of a softmax or of any y in (0, 1) against onehot targets of one or two
 axes, `binary_cross_entropy` of a sigmoid or of any y in (0, 1) against binary targets, `mse`,
 or a hand-written scalar loss), an L2 term sometimes, and `train sgd(...)` (momentum, nesterov)
-or `adam(...)` or nothing; dims and fixed params sometimes. Every layer is written so that its
-loss is finite for all finite data: the fuzzer looks for bugs of the compiler, not of the domain.
+or `adam(...)` or nothing; dims, fixed, symmetric and zero_diagonal params, transposes, powers and
+an output the loss does not read sometimes. Every layer is written so that its
+loss is finite for all finite data (a dense layer of log or sqrt reads a sigmoid, and its weights
+are made positive and its bias 1 once built): the fuzzer looks for bugs of the compiler, not of
+the domain. Central differences skip the entries where the loss has a kink within a step (relu,
+abs at 0), found by their one-sided slopes.
 Any other exception, a warning (warnings are errors here), a NaN or a wrong number is a failure;
 failures are collected over the run and reported with their sources.
 
@@ -39,8 +49,10 @@ import numpy as np
 from models import non_finite, strict_call, strict_file_call
 
 import ebmc
+import ebmc.api
+import ebmc.derive
 
-CASES = int(os.environ.get("EBMC_NET_FUZZ_CASES", "150"))
+CASES = int(os.environ.get("EBMC_NET_FUZZ_CASES", "120"))
 SEED = int(os.environ.get("EBMC_NET_FUZZ_SEED", "1"))
 ROWS = 5
 
@@ -589,6 +601,14 @@ def run_case(source: str, writer: Writer | None, seed: int) -> str | None:
             if writer is not None:
                 return f"a valid network refused: {e}"
             return None
+        if writer is not None:  # `ebmc derive` of a network: its layers and backpropagation as formulas
+            analyses = strict_call(ebmc.api.analyse_file, source)
+            if analyses.error is not None:
+                return f"analyse_file raised {analyses.error!r}"
+            for latex in (False, True):
+                text = strict_call(ebmc.derive.derive, analyses.value, latex=latex)
+                if text.error is not None or not isinstance(text.value, str) or not text.value:
+                    return f"derive (latex={latex}) gave {text.error or text.value!r}"
         namespace: dict = {"__name__": "<ebmc-net-fuzz>"}
         exec(compile(out.value.source, "<ebmc-net-fuzz>", "exec"), namespace)
         module = type("M", (), namespace)
