@@ -9,7 +9,8 @@ What must hold for every source:
   `save` and `load`, on valid random data (inputs and targets onehot, binary or real as
   declared; soft labels for real targets of a cross-entropy), one sample and a batch, return
   finite numbers of the right shapes: `predict` class indices for an output paired with a
-  onehot target, `grad` one array per trained param (not the fixed ones), saved params loaded back equal, symmetric and zero_diagonal params kept so by fit,
+  onehot target, `grad` one array per trained param (not the fixed ones), saved params loaded back
+  equal, symmetric and zero_diagonal params kept so by fit,
   also at other dims given at construction and in float32;
 - one step of `fit` (one batch of all rows) moves every trained param by -lr times `grad`'s
   gradient (sgd) or by -lr * g / (|g| + eps) (the first Adam step), and reports the loss `loss`
