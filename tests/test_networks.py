@@ -588,3 +588,23 @@ def test_a_module_with_an_energy_model_and_a_network_stands_alone(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['mlp', 'rbm'] []"
+
+
+@pytest.mark.parametrize("trainer", ["sgd(lr=0.1, momentum=0.5)", "adam(lr=0.01)"])
+def test_symmetric_and_zero_diagonal_params_stay_so_through_training(trainer):
+    """Found by the network fuzzer: fit moved a symmetric, zero_diagonal param off both."""
+    source = f"""model n {{
+    input x[3]
+    target t[3]
+    param W[3, 3] ~ normal(0, 0.5) : symmetric, zero_diagonal
+    output y = tanh(x @ W)
+    loss = mse(y, t)
+    train {trainer}
+}}
+"""
+    m = ebmc.load(source).N(seed=0)
+    rng = np.random.default_rng(0)
+    m.fit(rng.normal(size=(8, 3)), rng.normal(size=(8, 3)), epochs=2, batch=3)
+    w = m.params["W"]
+    np.testing.assert_array_equal(w, w.T)
+    np.testing.assert_array_equal(np.diagonal(w), 0)

@@ -162,6 +162,7 @@ class _Network(_Model):
         predicted = {name: np.empty_like(classes) for name, classes in labels.items()}  # in the epoch's order
         history = []
         best, best_loss, waited = None, np.inf, 0
+        constrained = [name for name in self.trained if set(self.param_attrs[name]) & {"symmetric", "zero_diagonal"}]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a divergence is found below, and undone
             for epoch in range(epochs):
                 start = time.perf_counter()
@@ -175,6 +176,12 @@ class _Network(_Model):
                     for name, classes in predicted.items():
                         classes[low : low + batch] = outputs[name].argmax(axis=-1)
                     update(sums)
+                    for name in constrained:  # symmetric and zero_diagonal are kept true through training
+                        param = self.params[name]
+                        if "symmetric" in self.param_attrs[name]:
+                            param[...] = self._symmetric(param)
+                        if "zero_diagonal" in self.param_attrs[name]:
+                            np.fill_diagonal(param, 0.0)
                 record = {"epoch": epoch + 1, "loss": total / rows}
                 for name, classes in predicted.items():
                     record[keys[name]] = np.count_nonzero(classes == labels[name][order]) / classes.size
