@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from timing import cpu_model, cpu_seconds, fmt, interleaved, load_average
+from timing import cpu_model, cpu_seconds, fmt, interleaved, load_average, report_load
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = """model mlp {
@@ -187,13 +187,7 @@ def main():
                 flush=True,
             )
 
-    print(f"load average after: {load_average()}")
-    if cpu_before is not None:
-        busy, own, wall = (after - before for after, before in zip(cpu_seconds(), cpu_before, strict=True))
-        others = max(busy - own, 0.0) / (wall * os.cpu_count())
-        print(f"CPU time used by everything but this benchmark while it ran: {100 * others:.0f}% (from /proc/stat)")
-        if others > 0.05:
-            print("warning: other processes were busy during the measurements; the figures may be unreliable")
+    report_load(cpu_before)
     print(
         f"\n{args.optimizer} {settings}, float32: seconds per epoch of the hand-written numpy MLP (median of "
         f"{repeats}), and the median per-repetition ratios:\n"

@@ -49,3 +49,15 @@ def load_average():
 
 def fmt(times):
     return f"{statistics.median(times):.4f} ({min(times):.4f}-{max(times):.4f})"
+
+
+def report_load(cpu_before):
+    """Print the load average and how much CPU time other processes took since `cpu_before`
+    (a `cpu_seconds()` reading), with a warning when it was more than 5%."""
+    print(f"load average after: {load_average()}")
+    if cpu_before is not None:
+        busy, own, wall = (after - before for after, before in zip(cpu_seconds(), cpu_before, strict=True))
+        others = max(busy - own, 0.0) / (wall * os.cpu_count())
+        print(f"CPU time used by everything but this benchmark while it ran: {100 * others:.0f}% (from /proc/stat)")
+        if others > 0.05:
+            print("warning: other processes were busy during the measurements; the figures may be unreliable")

@@ -228,9 +228,9 @@ def _shares(sizes: dict[str, int], budget: int) -> dict[str, int]:
     return out
 
 
-def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: int = POINTS) -> None:
-    """Add one row per trained param and per unit group of an analysed energy model to `report`:
-    the largest differences over `points` random points."""
+def _check_dims(analysis, report: CheckReport, max_size: int) -> dict | None:
+    """The dims a model is checked at (recorded in `report`), or None where even with every dim
+    shrunk a value is too large to evaluate (the report says so)."""
     model = analysis.model
     dims = shrunk_dims(model, max_size)
     what, size = _largest_value(analysis, dims)
@@ -239,8 +239,18 @@ def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: 
             f"{what} has {size:,} entries even with every dim shrunk to {max_size} (sizes written as numbers "
             f"are not shrunk), more than the {CHECK_LIMIT:,} the check evaluates; write large sizes as dims"
         )
-        return
+        return None
     report.dims[model.name] = dims
+    return dims
+
+
+def check_model(analysis, report: CheckReport, max_size: int = MAX_DIM, points: int = POINTS) -> None:
+    """Add one row per trained param and per unit group of an analysed energy model to `report`:
+    the largest differences over `points` random points."""
+    model = analysis.model
+    dims = _check_dims(analysis, report, max_size)
+    if dims is None:
+        return
     written = analysis.graphs["energy"]
     energy = analysis.graphs.get("energy_support", written)
     found = leaves(energy)
@@ -343,15 +353,9 @@ def check_network(analysis, report: CheckReport, max_size: int = MAX_DIM, points
     sample by the graph the generated code runs, by sympy and by central differences, at `points`
     random points (inputs ~ N(0, 1), targets of their data type: one-hot rows, 0/1 or N(0, 1))."""
     model = analysis.model
-    dims = shrunk_dims(model, max_size)
-    what, size = _largest_value(analysis, dims)
-    if size > CHECK_LIMIT:
-        report.skipped[model.name] = (
-            f"{what} has {size:,} entries even with every dim shrunk to {max_size} (sizes written as numbers "
-            f"are not shrunk), more than the {CHECK_LIMIT:,} the check evaluates; write large sizes as dims"
-        )
+    dims = _check_dims(analysis, report, max_size)
+    if dims is None:
         return
-    report.dims[model.name] = dims
     loss = analysis.graphs["loss"]
     params = [p for p in analysis.trained_params if p in leaves(loss)]
     rng = np.random.default_rng(report.seed)
